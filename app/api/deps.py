@@ -1,0 +1,52 @@
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from app.core.config import Settings, get_settings
+from app.core.db import SessionDep
+from app.core.errors import Forbidden, NotAuthenticated
+from app.core.security import decode_access_token
+from app.models.user import User
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+async def get_optional_user(
+    request: Request, session: SessionDep, settings: SettingsDep, token: TokenDep
+) -> User | None:
+    """The caller, or None when no token is sent; an invalid token is always 401."""
+    if token is None:
+        return None
+    user_id = decode_access_token(token, settings.SECRET_KEY)
+    if user_id is None:
+        raise NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
+    request.state.user_id = user.id
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+async def get_current_user(user: OptionalUser) -> User:
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_superuser(user: CurrentUser) -> User:
+    if not user.is_superuser:
+        raise Forbidden("This operation needs a superuser")
+    return user
+
+
+SuperUser = Annotated[User, Depends(get_superuser)]

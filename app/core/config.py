@@ -1,0 +1,106 @@
+import logging
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRET_FILE = PROJECT_ROOT / ".secret_key"
+MIN_SECRET_LENGTH = 32
+
+logger = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    DATABASE_URL: str = "sqlite+aiosqlite:///./app.db"
+    SECRET_KEY: str = ""
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(30, gt=0)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(14, gt=0)
+    BCRYPT_ROUNDS: int = Field(12, ge=4, le=31)
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    FIRST_SUPERUSER_EMAIL: str | None = None
+    FIRST_SUPERUSER_PASSWORD: str | None = None
+    DB_POOL_SIZE: int = Field(10, ge=1)
+    DB_MAX_OVERFLOW: int = Field(5, ge=0)
+    MAX_BODY_BYTES: int = Field(1024 * 1024, gt=0)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def normalise_database_url(cls, url: str) -> str:
+        # Heroku-style platforms hand out postgres:// or postgresql:// URLs.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def check_secret_key(self) -> "Settings":
+        if self.ENVIRONMENT == "production":
+            if len(self.SECRET_KEY) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"SECRET_KEY must be set to at least {MIN_SECRET_LENGTH} characters "
+                    "when ENVIRONMENT=production"
+                )
+        elif not self.SECRET_KEY:
+            self.SECRET_KEY = _development_secret()
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+
+def _development_secret() -> str:
+    """Generate the development key once and share it through a git-ignored file.
+
+    O_EXCL makes concurrent workers agree on a single key.
+    """
+    try:
+        fd = os.open(DEV_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return DEV_SECRET_FILE.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
+    logger.warning("SECRET_KEY is not set: generated a development key in %s", DEV_SECRET_FILE)
+    return key
+
+
+class ConfigurationError(SystemExit):
+    """Start-up stops with a message naming each bad variable."""
+
+
+def describe_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"  {name}: {item['msg']}")
+    return "Invalid configuration:\n" + "\n".join(lines)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(describe_errors(error)) from None

@@ -1,0 +1,229 @@
+"""Problem details (RFC 9457) for every error, from every layer, mapped in one place."""
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+# The stable problem type slug for errors raised without one (framework errors).
+STATUS_SLUGS = {
+    400: "bad-request",
+    401: "not-authenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ErrorItem] | None = None
+
+
+class ProblemError(Exception):
+    """A domain error: raised below the route layer, rendered as problem+json here."""
+
+    status = 400
+    slug = "bad-request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        slug: str | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.slug = slug or self.slug
+        self.errors = errors
+        self.headers = headers
+
+
+class BadRequest(ProblemError):
+    status, slug = 400, "bad-request"
+
+
+class NotAuthenticated(ProblemError):
+    status, slug = 401, "not-authenticated"
+
+    def __init__(self, detail: str = "Not authenticated", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(ProblemError):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug = 404, "not-found"
+
+
+class Conflict(ProblemError):
+    status, slug = 409, "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug = 412, "precondition-failed"
+
+
+class Unprocessable(ProblemError):
+    status, slug = 422, "validation-error"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug = 503, "service-unavailable"
+
+
+def field_error(field: str, msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": msg, "type": type_}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or STATUS_SLUGS.get(status, "error")),
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _validation_items(error: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+        for item in error.errors()
+    ]
+
+
+async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=exc.headers
+    )
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail, headers=exc.headers)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        422, "The request is not valid", slug="validation-error", errors=_validation_items(exc)
+    )
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "An unexpected error occurred")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(Exception, _on_unhandled)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting errors with the problem schema."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": content}
+        for status in statuses
+    }
+
+
+def add_problem_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Register `Problem` (referenced by `problem_responses`) in the OpenAPI components."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(schema.pop("$defs", {}))
+    schemas["Problem"] = schema
+    return openapi
+
+
+def _constraint_columns(name: str | None) -> list[str]:
+    if not name:
+        return []
+    for table in SQLModel.metadata.tables.values():
+        for item in (*table.constraints, *table.indexes):
+            if item.name == name:
+                return [column.name for column in item.columns]
+    return []
+
+
+def _integrity_problem(exc: IntegrityError) -> tuple[int, str, str, list[str]]:
+    """Status, slug, detail and fields of a constraint violation, on PostgreSQL or SQLite."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    message = str(orig)
+    if sqlstate == "23505" or "UNIQUE constraint failed" in message:
+        if diag is not None:
+            fields = _constraint_columns(diag.constraint_name)
+        else:
+            failed = message.split("UNIQUE constraint failed:", 1)[-1]
+            fields = [part.strip().rsplit(".", 1)[-1] for part in failed.split(",")]
+        return 409, "unique-violation", "A record with this value already exists", fields
+    if sqlstate == "23503" or "FOREIGN KEY constraint failed" in message:
+        fields = _constraint_columns(diag.constraint_name) if diag is not None else []
+        return 422, "missing-reference", "A referenced record does not exist", fields
+    return 409, "conflict", "The request conflicts with the stored data", []
+
+
+async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IntegrityError)
+    status, slug, detail, fields = _integrity_problem(exc)
+    errors = [field_error(field, detail, slug) for field in fields] or [
+        {"loc": ["body"], "msg": detail, "type": slug}
+    ]
+    return problem_response(status, detail, slug=slug, errors=errors)

@@ -1,0 +1,79 @@
+"""Password hashing (bcrypt) and tokens (JWT access tokens, opaque refresh tokens)."""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import bcrypt
+import jwt
+from starlette.concurrency import run_in_threadpool
+
+from app.core.db import utcnow
+
+ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"
+BCRYPT_MAX_BYTES = 72
+# Spent on logins for unknown emails so their timing matches a real check.
+_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(4))
+
+
+def password_fits_bcrypt(password: str) -> bool:
+    return len(password.encode()) <= BCRYPT_MAX_BYTES
+
+
+async def hash_password(password: str, rounds: int) -> str:
+    salt = bcrypt.gensalt(rounds)
+    hashed = await run_in_threadpool(bcrypt.hashpw, password.encode(), salt)
+    return hashed.decode()
+
+
+async def verify_password(password: str, hashed: str | None) -> bool:
+    """Check a password without revealing, by timing, whether the account exists.
+
+    Over-long passwords never match (bcrypt 5 refuses them); they still spend a check.
+    """
+    candidate = password.encode()
+    fits = password_fits_bcrypt(password)
+    if not fits:
+        candidate = candidate[:BCRYPT_MAX_BYTES]
+    target = hashed.encode() if hashed else _DUMMY_HASH
+    matches = await run_in_threadpool(bcrypt.checkpw, candidate, target)
+    return matches and fits and hashed is not None
+
+
+def create_access_token(user_id: int, secret: str, expires: timedelta) -> str:
+    now = utcnow()
+    claims = {"sub": str(user_id), "iat": now, "exp": now + expires, "type": ACCESS_TOKEN_TYPE}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, secret: str) -> int | None:
+    """The user id of a valid access token, else None."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp", "iat", "type"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    if claims["type"] != ACCESS_TOKEN_TYPE:
+        return None
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject.isdigit():
+        return None
+    return int(subject)
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_digest(token: str) -> str:
+    """Refresh tokens are stored only as digests; they are high-entropy, so SHA-256 suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def refresh_token_expiry(days: int) -> datetime:
+    return utcnow() + timedelta(days=days)

@@ -1,0 +1,46 @@
+"""The list format shared by every collection: body, `X-Total-Count` and `Link`."""
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query, Response
+from pydantic import BaseModel, create_model
+from starlette.datastructures import URL
+
+ItemT = TypeVar("ItemT")
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
+OffsetParam = Annotated[int, Query(ge=0, description="Rows to skip")]
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int | None
+    limit: int
+    offset: int | None
+    next_cursor: str | None = None
+
+
+def page_model(item_model: type[BaseModel]) -> type[Page[Any]]:
+    """`Page[PostPublic]` named `PostList` in the OpenAPI document."""
+    name = item_model.__name__.removesuffix("Public") + "List"
+    return create_model(name, __base__=Page[item_model])  # type: ignore[valid-type]
+
+
+def set_page_headers(
+    response: Response, url: URL, *, total: int | None, limit: int, offset: int | None
+) -> None:
+    """`X-Total-Count` when the total is known; `Link` next/prev for offset pages."""
+    if total is not None:
+        response.headers["X-Total-Count"] = str(total)
+    if offset is None:
+        return
+    links = []
+    if total is None or offset + limit < total:
+        links.append(f'<{url.include_query_params(offset=offset + limit)}>; rel="next"')
+    if offset > 0:
+        links.append(f'<{url.include_query_params(offset=max(offset - limit, 0))}>; rel="prev"')
+    if links:
+        response.headers["Link"] = ", ".join(links)

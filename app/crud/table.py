@@ -1,0 +1,18 @@
+"""Columns every managed table carries."""
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime, utcnow
+
+
+class Timestamps(SQLModel):
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Versioned(Timestamps):
+    """Timestamps plus a version incremented on every write (the ETag is built on it)."""
+
+    version: int = Field(default=1, nullable=False)

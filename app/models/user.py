@@ -1,0 +1,132 @@
+from datetime import datetime
+
+from pydantic import ConfigDict, EmailStr, field_validator
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.db import UTCDateTime, utcnow
+from app.core.errors import Conflict, field_error
+from app.core.security import hash_password, password_fits_bcrypt
+from app.crud.table import Timestamps
+
+
+def _lower(email: str | None) -> str | None:
+    return email.lower() if email is not None else None
+
+
+def _check_password(password: str) -> str:
+    if not password_fits_bcrypt(password):
+        raise ValueError("must be at most 72 bytes in UTF-8")
+    return password
+
+
+class UserBase(SQLModel):
+    email: EmailStr = Field(max_length=255)
+    full_name: str | None = Field(default=None, max_length=255)
+
+    _lower_email = field_validator("email")(_lower)
+
+
+class User(UserBase, Timestamps, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=255, unique=True)
+    hashed_password: str
+    is_active: bool = True
+    is_superuser: bool = False
+
+
+class UserCreate(UserBase):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=8)
+
+    _check_password = field_validator("password")(_check_password)
+
+
+class UserUpdateMe(SQLModel):
+    """Explicit null is refused for non-nullable fields: their type has no None."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(default=None, max_length=255)
+    full_name: str | None = Field(default=None, max_length=255)
+
+    _lower_email = field_validator("email")(_lower)
+
+
+class UserUpdate(UserUpdateMe):
+    is_active: bool = Field(default=None)
+    is_superuser: bool = Field(default=None)
+
+
+class UserPublic(UserBase):
+    id: int
+    is_active: bool
+    is_superuser: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PasswordChange(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str
+    new_password: str = Field(min_length=8)
+
+    _check_password = field_validator("new_password")(_check_password)
+
+
+class RefreshToken(SQLModel, table=True):
+    __tablename__ = "refresh_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    token_digest: str = Field(max_length=64, unique=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TokenPair(SQLModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class RefreshRequest(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(max_length=256)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.exec(select(User).where(User.email == email.lower()))
+    return result.first()
+
+
+async def create_user(
+    session: AsyncSession, data: UserCreate, *, rounds: int, is_superuser: bool = False
+) -> User:
+    """Add a user (flushed, not committed); a taken email is a 409."""
+    if await get_user_by_email(session, data.email) is not None:
+        raise EmailTaken()
+    hashed = await hash_password(data.password, rounds)
+    user = User.model_validate(
+        data, update={"hashed_password": hashed, "is_superuser": is_superuser}
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+class EmailTaken(Conflict):
+    slug = "email-taken"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A user with this email already exists",
+            errors=[field_error("email", "already registered", "email-taken")],
+        )

@@ -1,0 +1,91 @@
+"""Tests talk HTTP to the app (lifespan on) over a real, migrated database.
+
+PostgreSQL when TEST_DATABASE_URL is set, else SQLite in a temporary file. Every test
+starts with empty tables.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+ROOT = Path(__file__).resolve().parents[1]
+_TEST_URL = os.environ.get("TEST_DATABASE_URL") or (
+    f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='crud-tests-')}/test.db"
+)
+os.environ.update(
+    DATABASE_URL=_TEST_URL,
+    ENVIRONMENT="test",
+    SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
+    BCRYPT_ROUNDS="4",
+    LOG_LEVEL="WARNING",
+)
+
+from app.core.config import get_settings  # noqa: E402
+from app.main import create_app  # noqa: E402
+from tests.factories import UserFactory  # noqa: E402
+
+IS_POSTGRES = not get_settings().is_sqlite
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only (TEST_DATABASE_URL is not set)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def run_alembic(*args: str, database_url: str = _TEST_URL) -> subprocess.CompletedProcess[str]:
+    """Alembic's async env.py calls asyncio.run, so it runs in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app() -> AsyncIterator[FastAPI]:
+    run_alembic("upgrade", "head")
+    application = create_app()
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    tables = [table.name for table in SQLModel.metadata.sorted_tables]
+    async with app.state.engine.begin() as connection:
+        if IS_POSTGRES:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            await connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                await connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def users(app: FastAPI, client: AsyncClient) -> UserFactory:
+    return UserFactory(app, client)
