@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
+        # Reads run in autocommit: one statement, no BEGIN/ROLLBACK round trips.
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.sessionmaker = create_sessionmaker(engine)
         yield
         await engine.dispose()

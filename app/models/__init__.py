@@ -1,3 +1,5 @@
-"""Every table module is imported here: Alembic and the router mount find them through this."""
+"""Every table module is imported here: Alembic and the router mount find resources through this."""
 
+from app.models import comment as comment
+from app.models import post as post
 from app.models import user as user

@@ -105,9 +105,7 @@ async def test_login_failures_are_indistinguishable(
     assert response.json()["detail"] == "Incorrect email or password"
 
 
-async def test_login_inactive_user_is_403(
-    client: AsyncClient, users: UserFactory
-) -> None:
+async def test_login_inactive_user_is_403(client: AsyncClient, users: UserFactory) -> None:
     admin = await users.create(superuser=True)
     user = await users.create(login=False)
     await client.patch(f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers)
@@ -120,9 +118,7 @@ async def test_login_inactive_user_is_403(
 
 async def test_refresh_rotates_tokens(client: AsyncClient, users: UserFactory) -> None:
     user = await users.create()
-    response = await client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}
-    )
+    response = await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})
     assert response.status_code == 200
     pair = response.json()
     assert pair["refresh_token"] != user.refresh_token
@@ -159,9 +155,7 @@ async def test_logout_revokes_refresh_token(client: AsyncClient, users: UserFact
     assert again.status_code == 401
 
 
-async def test_refresh_for_deactivated_user_is_401(
-    client: AsyncClient, users: UserFactory
-) -> None:
+async def test_refresh_for_deactivated_user_is_401(client: AsyncClient, users: UserFactory) -> None:
     admin = await users.create(superuser=True)
     user = await users.create()
     await client.patch(f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers)

@@ -1,0 +1,118 @@
+"""The query parameters of a generated list: a pydantic model per resource.
+
+FastAPI expands the model into documented query parameters and, with `extra="forbid"`,
+refuses the ones it does not know.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+
+from app.crud.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.crud.resource import Resource
+
+ORDERED_TYPES = (int, float, Decimal, datetime, date, str)
+COMPARISONS = ("ne", "lt", "lte", "gt", "gte")
+STRING_MATCHES = ("contains", "startswith", "icontains")
+NON_FILTER_PARAMS = ("limit", "offset", "sort", "q", "cursor")
+
+
+def _split_commas(value: Any) -> Any:
+    values = value if isinstance(value, list) else [value]
+    return [part for item in values for part in str(item).split(",") if part != ""]
+
+
+def python_type(resource: Resource, field: str) -> type:
+    """The field's type on the table model, without `| None`."""
+    annotation = resource.table.model_fields[field].annotation
+    if get_origin(annotation) in (Union, UnionType):
+        annotation = next(arg for arg in get_args(annotation) if arg is not NoneType)
+    return annotation if isinstance(annotation, type) else str
+
+
+def filter_operators(kind: type) -> tuple[str, ...]:
+    """The operators a column of this Python type allows (besides plain equality)."""
+    operators: tuple[str, ...] = ("ne",)
+    if issubclass(kind, ORDERED_TYPES) and kind is not bool:
+        operators = COMPARISONS
+    operators += ("in", "isnull")
+    if kind is str:
+        operators += STRING_MATCHES
+    return operators
+
+
+def filter_params(resource: Resource) -> dict[str, tuple[str, str]]:
+    """Query parameter name -> (field, operator) for every allowed filter."""
+    params = {}
+    for name in resource.filter_fields or ():
+        params[name] = (name, "eq")
+        for operator in filter_operators(python_type(resource, name)):
+            params[f"{name}__{operator}"] = (name, operator)
+    return params
+
+
+def parse_sort(value: str, allowed: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """`-created_at,id` -> [("created_at", True), ("id", False)]; True means descending."""
+    keys = []
+    for item in value.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        name = name.removeprefix("-")
+        if name not in allowed:
+            raise ValueError(f"cannot sort by {name!r}; allowed: {', '.join(allowed)}")
+        keys.append((name, descending))
+    return keys
+
+
+def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
+    sort_fields = resource.sort_fields or ()
+    filters = filter_params(resource)
+    fields: dict[str, Any] = {
+        "limit": (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")),
+        "offset": (int, Field(0, ge=0, description="Rows to skip")),
+        "sort": (
+            str,
+            Field(
+                default_sort,
+                description="Comma-separated fields, `-` for descending. Allowed: "
+                + ", ".join(sort_fields),
+            ),
+        ),
+    }
+    if resource.search_fields:
+        description = "Case-insensitive search in " + ", ".join(resource.search_fields)
+        fields["q"] = (str | None, Field(None, max_length=200, description=description))
+    for param, (name, operator) in filters.items():
+        kind = python_type(resource, name)
+        if operator == "isnull":
+            fields[param] = (bool | None, Field(None, description=f"{name} is (not) null"))
+        elif operator == "in":
+            item = Annotated[list[kind], BeforeValidator(_split_commas)]  # type: ignore[valid-type]
+            fields[param] = (
+                item | None,
+                Field(None, description=f"{name} in a comma-separated list"),
+            )
+        else:
+            fields[param] = (kind | None, Field(None, description=f"{name} {operator}"))
+    allowed = set(fields)
+
+    def check_names(cls: type[BaseModel], data: Any) -> Any:
+        unknown = sorted(set(data) - allowed) if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(
+                f"unknown query parameter(s) {', '.join(unknown)}; allowed: "
+                + ", ".join(sorted(allowed))
+            )
+        if isinstance(data, dict) and isinstance(data.get("sort"), str):
+            parse_sort(data["sort"], sort_fields)
+        return data
+
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{resource.name}ListParams",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__={"check_names": model_validator(mode="before")(check_names)},
+        **fields,
+    )

@@ -1,0 +1,125 @@
+"""The declaration a resource module writes beside its SQLModel classes."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import ColumnElement, Table
+from sqlmodel import SQLModel
+
+
+class Read(StrEnum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    OWNER = "owner"
+
+
+class Write(StrEnum):
+    OWNER = "owner"
+    AUTHENTICATED = "authenticated"
+    SUPERUSER = "superuser"
+
+
+OPERATIONS = frozenset({"list", "get", "create", "update", "replace", "delete"})
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: None for anonymous callers."""
+
+    id: int | None
+    is_superuser: bool = False
+
+
+@dataclass(frozen=True)
+class Embed:
+    """Columns of a joined table nested into reads under `name` (e.g. the post's owner)."""
+
+    name: str
+    table: type[SQLModel]
+    local_key: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A foreign key whose target must exist and be visible to the caller on writes."""
+
+    field: str
+    resource: "Resource"
+    nested_list: bool = False  # also serve `GET /<parent>/{id}/<plural>`
+
+
+@dataclass(frozen=True)
+class ViewerDeps:
+    """Dependencies resolving the caller, supplied by the API layer (it knows the user model)."""
+
+    optional: Callable[..., Awaitable[Viewer]]  # anonymous callers get Viewer(id=None)
+    required: Callable[..., Awaitable[Viewer]]  # 401 for anonymous callers
+
+
+# (resource table, viewer) -> a WHERE clause limiting the rows this viewer may see, or None.
+Visibility = Callable[[Any, Viewer], ColumnElement[bool] | None]
+# (router, resource, viewer dependencies) -> None: adds routes to the generated router.
+RouteHook = Callable[[APIRouter, "Resource", ViewerDeps], None]
+
+
+@dataclass
+class Resource:
+    """Everything the generic layer needs to serve `/api/v1/<plural>`."""
+
+    plural: str
+    table: type[SQLModel]
+    create: type[SQLModel]
+    update: type[SQLModel]
+    public: type[SQLModel]
+    read: Read = Read.PUBLIC
+    write: Write = Write.OWNER
+    owner_field: str | None = None
+    filter_fields: tuple[str, ...] | None = None  # default: the Public schema's scalar fields
+    sort_fields: tuple[str, ...] | None = None  # default: the same
+    search_fields: tuple[str, ...] = ()
+    visibility: Visibility | None = None
+    embeds: tuple[Embed, ...] = ()
+    parents: tuple[Parent, ...] = ()
+    operations: frozenset[str] = OPERATIONS
+    extra_routes: tuple[RouteHook, ...] = ()
+    default_sort: str = "id"
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.table.__name__
+        unknown = self.operations - OPERATIONS
+        if unknown:
+            raise ValueError(f"{self.plural}: unknown operations {sorted(unknown)}")
+        for schema in (self.create, self.update):
+            if schema.model_config.get("extra") != "forbid":
+                raise TypeError(f"{schema.__name__} must forbid unknown fields (extra='forbid')")
+        if (self.read is Read.OWNER or self.write is Write.OWNER) and not self.owner_field:
+            raise ValueError(f"{self.plural}: an owner policy needs owner_field")
+        scalars = tuple(name for name in self.public.model_fields if name in self.columns)
+        if self.filter_fields is None:
+            self.filter_fields = scalars
+        if self.sort_fields is None:
+            self.sort_fields = scalars
+
+    @property
+    def sa_table(self) -> Table:
+        return self.table.__table__  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        return dict(self.sa_table.columns.items())
+
+
+registry: list[Resource] = []
+
+
+def register(resource: Resource) -> Resource:
+    """Declare a resource: `app/api` mounts every registered one."""
+    if any(existing.plural == resource.plural for existing in registry):
+        raise ValueError(f"resource {resource.plural!r} is registered twice")
+    registry.append(resource)
+    return resource

@@ -1,0 +1,60 @@
+from datetime import datetime
+
+from pydantic import ConfigDict
+from sqlmodel import Field, SQLModel, select
+
+from app.crud.resource import Parent, Resource, Viewer, register
+from app.crud.table import Versioned
+from app.models.post import Post, posts, visible_posts
+
+
+class CommentBase(SQLModel):
+    body: str = Field(min_length=1, max_length=2_000)
+
+
+class Comment(CommentBase, Versioned, table=True):
+    __tablename__ = "comments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE", index=True)
+    author_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+
+
+class CommentCreate(CommentBase):
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: int = Field(ge=1)
+
+
+class CommentUpdate(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+
+class CommentPublic(CommentBase):
+    id: int
+    post_id: int
+    author_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def visible_comments(table: type[Comment], viewer: Viewer) -> object:
+    """A comment is visible when its post is."""
+    return table.post_id.in_(select(Post.id).where(visible_posts(Post, viewer)))
+
+
+comments = register(
+    Resource(
+        plural="comments",
+        table=Comment,
+        create=CommentCreate,
+        update=CommentUpdate,
+        public=CommentPublic,
+        owner_field="author_id",
+        filter_fields=("post_id", "author_id", "created_at"),
+        visibility=visible_comments,
+        parents=(Parent("post_id", posts, nested_list=True),),
+    )
+)
