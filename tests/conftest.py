@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ from app.main import create_app  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
 
 IS_POSTGRES = not get_settings().is_sqlite
+Serve = Callable[[FastAPI], Awaitable[AsyncClient]]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -89,3 +91,18 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 def users(app: FastAPI, client: AsyncClient) -> UserFactory:
     return UserFactory(app, client)
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Clients for apps built inside a test (`create_app(Settings(...))`), lifespan on."""
+    async with AsyncExitStack() as stack:
+
+        async def start(application: FastAPI) -> AsyncClient:
+            await stack.enter_async_context(LifespanManager(application))
+            transport = ASGITransport(app=application)
+            return await stack.enter_async_context(
+                AsyncClient(transport=transport, base_url="http://testserver")
+            )
+
+        yield start

@@ -9,7 +9,14 @@ from app.core.errors import Forbidden, NotAuthenticated
 from app.core.security import decode_access_token
 from app.models.user import User
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (`create_app(settings)`), else the process's."""
+    settings = getattr(request.app.state, "settings", None)
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]

@@ -1,6 +1,7 @@
 import logging
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -73,16 +74,28 @@ class Settings(BaseSettings):
 def _development_secret() -> str:
     """Generate the development key once and share it through a git-ignored file.
 
-    O_EXCL makes concurrent workers agree on a single key.
+    The key is written to a private temporary file and hard-linked into place: the link
+    fails if the file exists, so concurrent workers agree on one key and never read a
+    half-written file.
     """
-    try:
-        fd = os.open(DEV_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return DEV_SECRET_FILE.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as file:
-        file.write(key)
-    logger.warning("SECRET_KEY is not set: generated a development key in %s", DEV_SECRET_FILE)
+    path = DEV_SECRET_FILE
+    if not path.exists():
+        key = secrets.token_urlsafe(48)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(key)
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        else:
+            logger.warning("SECRET_KEY is not set: generated a development key in %s", path)
+            return key
+        finally:
+            os.unlink(temporary)
+    key = path.read_text().strip()
+    if not key:
+        raise ValueError(f"SECRET_KEY is not set and {path} is empty: delete it or set SECRET_KEY")
     return key
 
 

@@ -10,7 +10,8 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import problem_response
+from app.core.errors import problem_response, unhandled_error_response
+from app.core.logging import request_id_context
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SECURITY_HEADERS = {
@@ -37,13 +38,15 @@ class RequestContextMiddleware:
         incoming_id = headers.get("x-request-id", "")
         request_id = incoming_id if REQUEST_ID_PATTERN.match(incoming_id) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
+        context_token = request_id_context.set(request_id)
         authorised = "authorization" in headers
         status = 500
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 response_headers = MutableHeaders(scope=message)
                 response_headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
@@ -56,7 +59,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception as error:
+            # Handled here rather than by Starlette's outermost ServerErrorMiddleware, so the
+            # 500 carries the request id and security headers and the traceback is logged once.
+            if response_started:
+                raise
+            response = unhandled_error_response(scope, error)
+            await response(scope, receive, send_with_headers)
         finally:
+            request_id_context.reset(context_token)
             if access_logger.isEnabledFor(logging.INFO):
                 access_logger.info(
                     json.dumps(
