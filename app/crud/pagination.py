@@ -44,3 +44,10 @@ def set_page_headers(
         links.append(f'<{url.include_query_params(offset=max(offset - limit, 0))}>; rel="prev"')
     if links:
         response.headers["Link"] = ", ".join(links)
+
+
+def set_cursor_link(response: Response, url: URL, next_cursor: str | None) -> None:
+    """Cursor pages link forward only."""
+    if next_cursor is not None:
+        target = url.remove_query_params("offset").include_query_params(cursor=next_cursor)
+        response.headers["Link"] = f'<{target}>; rel="next"'

@@ -17,7 +17,6 @@ from app.crud.resource import Resource
 ORDERED_TYPES = (int, float, Decimal, datetime, date, str)
 COMPARISONS = ("ne", "lt", "lte", "gt", "gte")
 STRING_MATCHES = ("contains", "startswith", "icontains")
-NON_FILTER_PARAMS = ("limit", "offset", "sort", "q", "cursor")
 
 
 def _split_commas(value: Any) -> Any:
@@ -72,7 +71,15 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
     filters = filter_params(resource)
     fields: dict[str, Any] = {
         "limit": (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")),
-        "offset": (int, Field(0, ge=0, description="Rows to skip")),
+        "offset": (int | None, Field(None, ge=0, description="Rows to skip (default 0)")),
+        "cursor": (
+            str | None,
+            Field(
+                None,
+                max_length=2048,
+                description="`next_cursor` of the previous page (keyset paging; `total` is null)",
+            ),
+        ),
         "sort": (
             str,
             Field(
@@ -106,8 +113,11 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
                 f"unknown query parameter(s) {', '.join(unknown)}; allowed: "
                 + ", ".join(sorted(allowed))
             )
-        if isinstance(data, dict) and isinstance(data.get("sort"), str):
-            parse_sort(data["sort"], sort_fields)
+        if isinstance(data, dict):
+            if data.get("cursor") is not None and data.get("offset") is not None:
+                raise ValueError("use either cursor or offset, not both")
+            if isinstance(data.get("sort"), str):
+                parse_sort(data["sort"], sort_fields)
         return data
 
     return create_model(  # type: ignore[call-overload,no-any-return]

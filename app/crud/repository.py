@@ -1,6 +1,7 @@
 """SQL for one resource: every read is one statement, every write one transaction."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +13,11 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import RowMapping
@@ -22,10 +25,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, PreconditionFailed, Unprocessable, field_error
-from app.crud.params import filter_params, parse_sort
+from app.crud.etag import Tag, format_etag
+from app.crud.params import filter_params, parse_sort, python_type
 from app.crud.resource import Read, Resource, Viewer, Write
 
 EMBED_SEPARATOR = "__"
+STAMP_PREFIX = "_stamp_"
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    total: int | None
+    last_key: list[Any] | None  # sort values of the last row, when another page follows
 
 
 def _escape_like(value: str) -> str:
@@ -71,23 +83,32 @@ class Repository:
         self.filters = filter_params(resource)
         self._from: Any = self.table
         columns: list[Any] = list(self.table.c)
+        self.stamp_subqueries: list[Any] = []  # per embed: its updated_at, for the ETag
         for embed in resource.embeds:
             target = embed.table.__table__  # type: ignore[attr-defined]
             alias = target.alias(embed.name)
-            self._from = self._from.outerjoin(alias, self.table.c[embed.local_key] == alias.c.id)
+            join_on = self.table.c[embed.local_key] == alias.c.id
+            self._from = self._from.outerjoin(alias, join_on)
             columns += [
                 alias.c[name].label(f"{embed.name}{EMBED_SEPARATOR}{name}")
                 for name in embed.columns
             ]
+            columns.append(alias.c.updated_at.label(STAMP_PREFIX + embed.name))
+            stamp_source = target.alias()
+            self.stamp_subqueries.append(
+                select(stamp_source.c.updated_at)
+                .where(stamp_source.c.id == self.table.c[embed.local_key])
+                .scalar_subquery()
+            )
         self.columns = columns
 
     # -- row access rules -------------------------------------------------------------------
 
     def visible(self, viewer: Viewer) -> ColumnElement[bool]:
         """Rows this viewer may see at all; the rest behave as if they did not exist."""
-        clauses: list[ColumnElement[bool]] = []
         if viewer.is_superuser:
             return true()
+        clauses: list[ColumnElement[bool]] = []
         if self.resource.read is Read.OWNER and self.owner is not None:
             clauses.append(self.owner == viewer.id if viewer.id is not None else false())
         if self.resource.visibility is not None:
@@ -116,14 +137,19 @@ class Repository:
             item[embed.name] = nested if any(v is not None for v in nested.values()) else None
         return item
 
+    def etag(self, row: RowMapping) -> str:
+        stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.resource.embeds)
+        return format_etag(row["version"], stamps)
+
     async def get(
         self, connection: AsyncConnection, item_id: int, viewer: Viewer
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str]:
+        """The representation and its ETag; 404 when missing or invisible to the viewer."""
         statement = self.select().where(self.pk == item_id, self.visible(viewer))
         row = (await connection.execute(statement)).mappings().first()
         if row is None:
             raise NotFound(f"{self.resource.name} {item_id} not found")
-        return self.shape(row)
+        return self.shape(row), self.etag(row)
 
     def where(self, params: Mapping[str, Any], viewer: Viewer) -> list[ColumnElement[bool]]:
         clauses = [self.visible(viewer)]
@@ -144,42 +170,100 @@ class Repository:
             )
         return clauses
 
-    def order_by(self, sort: str) -> list[Any]:
+    def sort_keys(self, sort: str) -> list[tuple[str, bool]]:
+        """The requested keys plus the primary key as tiebreaker (in the first key's direction)."""
         keys = parse_sort(sort, self.resource.sort_fields or ())
+        if "id" not in (name for name, _ in keys):
+            keys.append(("id", keys[0][1]))
+        return keys
+
+    def sort_kinds(self, sort: str) -> list[type]:
+        return [python_type(self.resource, name) for name, _ in self.sort_keys(sort)]
+
+    def order_by(self, keys: list[tuple[str, bool]]) -> list[Any]:
+        """NULL sorts as the largest value on both databases (PostgreSQL's default)."""
         order = []
         for name, descending in keys:
             column = self.table.c[name]
-            order.append(column.desc().nulls_last() if descending else column.asc().nulls_first())
-        if "id" not in (name for name, _ in keys):
-            order.append(self.pk.asc())
+            if not column.nullable:
+                order.append(column.desc() if descending else column.asc())
+            else:
+                order.append(
+                    column.desc().nulls_first() if descending else column.asc().nulls_last()
+                )
         return order
+
+    def after(self, keys: list[tuple[str, bool]], values: list[Any]) -> ColumnElement[bool]:
+        """Rows strictly after `values` in the order of `keys` (the keyset condition)."""
+        columns = [self.table.c[name] for name, _ in keys]
+        directions = {descending for _, descending in keys}
+        nullable = any(column.nullable for column in columns)
+        if len(directions) == 1 and not nullable:
+            # A row-value comparison lets the database walk the (sort, id) index.
+            left = tuple_(*columns)
+            right = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
+            return left < right if directions == {True} else left > right
+        branches = []
+        for index, ((_, descending), column, value) in enumerate(
+            zip(keys, columns, values, strict=True)
+        ):
+            equal = [
+                c.is_(None) if v is None else c == v
+                for c, v in zip(columns[:index], values[:index], strict=True)
+            ]
+            branches.append(and_(*equal, self._beyond(column, value, descending)))
+        return or_(*branches)
+
+    @staticmethod
+    def _beyond(column: Any, value: Any, descending: bool) -> ColumnElement[bool]:
+        if value is None:  # NULL is the largest value
+            return column.is_not(None) if descending else false()
+        if descending:
+            return column < value  # type: ignore[no-any-return]
+        after = column > value
+        return or_(after, column.is_(None)) if column.nullable else after
 
     async def page(
         self,
         connection: AsyncConnection,
         params: Mapping[str, Any],
         viewer: Viewer,
+        *,
         scope: Mapping[str, Any] | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One page by offset and the total, in one round trip (a window count).
+        after: list[Any] | None = None,
+    ) -> Page:
+        """One page by offset (with the exact total, in the same round trip) or by keyset.
 
-        `scope` pins columns to values (a nested list's parent id).
+        `scope` pins columns to values (a nested list's parent id); `after` holds the sort
+        values of a cursor, and then the total is not counted.
         """
+        keys = self.sort_keys(params["sort"])
+        limit = params["limit"]
         where = self.where(params, viewer)
         where += [self.table.c[name] == value for name, value in (scope or {}).items()]
-        statement = (
-            self.select()
-            .add_columns(func.count().over().label("_total"))
-            .where(*where)
-            .order_by(*self.order_by(params["sort"]))
-            .limit(params["limit"])
-            .offset(params["offset"])
-        )
-        rows = (await connection.execute(statement)).mappings().all()
-        if rows:
-            return [self.shape(row) for row in rows], rows[0]["_total"]
-        count = select(func.count()).select_from(self._from).where(*where)
-        return [], (await connection.execute(count)).scalar_one()
+        statement = self.select().where(*where).order_by(*self.order_by(keys))
+        if after is not None:
+            statement = statement.where(self.after(keys, after)).limit(limit + 1)
+            rows = (await connection.execute(statement)).mappings().all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            total = None
+        else:
+            offset = params["offset"] or 0
+            statement = (
+                statement.add_columns(func.count().over().label("_total"))
+                .limit(limit)
+                .offset(offset)
+            )
+            rows = (await connection.execute(statement)).mappings().all()
+            if rows:
+                total = rows[0]["_total"]
+            else:
+                count = select(func.count()).select_from(self._from).where(*where)
+                total = (await connection.execute(count)).scalar_one()
+            more = offset + len(rows) < total
+        last_key = [rows[-1][name] for name, _ in keys] if rows and more else None
+        return Page([self.shape(row) for row in rows], total, last_key)
 
     async def exists_visible(
         self, connection: AsyncConnection, item_id: int, viewer: Viewer
@@ -189,19 +273,25 @@ class Repository:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def create(
-        self, connection: AsyncConnection, values: dict[str, Any], viewer: Viewer
-    ) -> dict[str, Any]:
+    async def check_parents(
+        self, connection: AsyncConnection, values: Mapping[str, Any], viewer: Viewer
+    ) -> None:
+        """Referenced parents must exist and be visible to the writer (else 422)."""
         for parent in self.resource.parents:
             parent_id = values.get(parent.field)
-            if parent_id is not None and not await Repository(parent.resource).exists_visible(
-                connection, parent_id, viewer
-            ):
+            if parent_id is None:
+                continue
+            if not await Repository(parent.resource).exists_visible(connection, parent_id, viewer):
                 raise Unprocessable(
                     f"{parent.resource.name} {parent_id} does not exist",
                     slug="missing-reference",
                     errors=[field_error(parent.field, "does not exist", "missing-reference")],
                 )
+
+    async def create(
+        self, connection: AsyncConnection, values: dict[str, Any], viewer: Viewer
+    ) -> tuple[dict[str, Any], str]:
+        await self.check_parents(connection, values, viewer)
         now = utcnow()
         values = {**values, "created_at": now, "updated_at": now, "version": 1}
         if self.resource.owner_field:
@@ -224,12 +314,14 @@ class Repository:
         item_id: int,
         changes: dict[str, Any],
         viewer: Viewer,
-        expected_version: int | None = None,
-    ) -> dict[str, Any]:
+        if_match: list[Tag] | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """Apply `changes` atomically: the If-Match check is part of the UPDATE's WHERE."""
         self.reject_nulls(changes)
+        await self.check_parents(connection, changes, viewer)
         statement = (
             update(self.table)
-            .where(*self._write_target(item_id, viewer, expected_version))
+            .where(*self._write_target(item_id, viewer, if_match))
             .values(**changes, updated_at=utcnow(), version=self.table.c.version + 1)
             .returning(self.pk)
         )
@@ -242,23 +334,29 @@ class Repository:
         connection: AsyncConnection,
         item_id: int,
         viewer: Viewer,
-        expected_version: int | None = None,
+        if_match: list[Tag] | None = None,
     ) -> None:
         statement = (
             delete(self.table)
-            .where(*self._write_target(item_id, viewer, expected_version))
+            .where(*self._write_target(item_id, viewer, if_match))
             .returning(self.pk)
         )
         if (await connection.execute(statement)).first() is None:
             await self._explain_refusal(connection, item_id, viewer)
 
     def _write_target(
-        self, item_id: int, viewer: Viewer, expected_version: int | None
+        self, item_id: int, viewer: Viewer, if_match: list[Tag] | None
     ) -> Sequence[ColumnElement[bool]]:
         clauses = [self.pk == item_id, self.visible(viewer), self.writable(viewer)]
-        if expected_version is not None:
-            clauses.append(self.table.c.version == expected_version)
+        if if_match is not None:
+            clauses.append(or_(false(), *(self._matches(tag) for tag in if_match)))
         return clauses
+
+    def _matches(self, tag: Tag) -> ColumnElement[bool]:
+        parts = [self.table.c.version == tag.version]
+        for subquery, stamp in zip(self.stamp_subqueries, tag.stamps, strict=True):
+            parts.append(subquery.is_(None) if stamp is None else subquery == stamp)
+        return and_(*parts)
 
     async def _explain_refusal(
         self, connection: AsyncConnection, item_id: int, viewer: Viewer
@@ -272,4 +370,6 @@ class Repository:
             raise NotFound(f"{self.resource.name} {item_id} not found")
         if not row.writable:
             raise Forbidden(f"You may not change this {self.resource.name}")
-        raise PreconditionFailed(f"{self.resource.name} {item_id} has changed (If-Match)")
+        raise PreconditionFailed(
+            f"{self.resource.name} {item_id} has changed since the given If-Match tag"
+        )

@@ -4,25 +4,33 @@ The endpoints are closures whose annotations are the resource's runtime schemas,
 validates and documents them; keep `from __future__ import annotations` out of this module.
 """
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
-from starlette.datastructures import URL
 
-from app.core.errors import Forbidden, NotFound, problem_responses
-from app.crud.pagination import page_model, set_page_headers
+from app.core.config import get_settings
+from app.core.errors import Forbidden, NotFound, Unprocessable, problem_responses
+from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
+from app.crud.etag import none_match, parse_if_match
+from app.crud.pagination import page_model, set_cursor_link, set_page_headers
 from app.crud.params import list_params_model
-from app.crud.repository import Repository
+from app.crud.repository import Page, Repository
 from app.crud.resource import Read, Resource, Viewer, ViewerDeps, Write
 
 MAX_ID = 2**31 - 1
 JSON = "application/json"
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id")]
+IfMatch = Annotated[
+    str | None, Header(description="Write only if the record still has this ETag (else 412)")
+]
+IfNoneMatch = Annotated[str | None, Header(description="304 when the ETag is unchanged")]
 
 
-def json_response(body: bytes, status_code: int = 200) -> Response:
-    return Response(body, status_code=status_code, media_type=JSON)
+def json_response(body: bytes, status_code: int = 200, etag: str | None = None) -> Response:
+    headers = {"ETag": etag} if etag else None
+    return Response(body, status_code=status_code, media_type=JSON, headers=headers)
 
 
 class ResourceRoutes:
@@ -40,19 +48,61 @@ class ResourceRoutes:
         self.read_viewer = viewers.optional if public_read else viewers.required
         self.read_errors = () if public_read else (401,)
 
-    def page_response(
-        self, url: URL, items: list[dict[str, Any]], total: int, limit: int, offset: int
+    async def list_page(
+        self,
+        request: Request,
+        params: Mapping[str, Any],
+        viewer: Viewer,
+        scope: Mapping[str, Any] | None = None,
+        parent: tuple[Repository, int] | None = None,
     ) -> Response:
-        page = {"items": items, "total": total, "limit": limit, "offset": offset}
-        response = json_response(
-            self.page_adapter.dump_json(self.page_adapter.validate_python(page))
+        """The list contract: offset or cursor pages, total, `X-Total-Count` and `Link`."""
+        secret = get_settings().SECRET_KEY
+        fingerprint = query_fingerprint(params, scope or {})
+        after = None
+        if params["cursor"] is not None:
+            kinds = self.repository.sort_kinds(params["sort"])
+            try:
+                after = decode_cursor(params["cursor"], fingerprint, secret, kinds)
+            except (InvalidCursor, ValueError) as error:
+                raise Unprocessable(
+                    str(error) if isinstance(error, InvalidCursor) else "the cursor is not valid",
+                    slug="invalid-cursor",
+                    errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
+                ) from None
+        async with request.app.state.read_engine.connect() as connection:
+            if parent is not None and not await parent[0].exists_visible(
+                connection, parent[1], viewer
+            ):
+                raise NotFound(f"{parent[0].resource.name} {parent[1]} not found")
+            page: Page = await self.repository.page(
+                connection, params, viewer, scope=scope, after=after
+            )
+        next_cursor = (
+            encode_cursor(page.last_key, fingerprint, secret) if page.last_key is not None else None
         )
-        set_page_headers(response, url, total=total, limit=limit, offset=offset)
+        offset = None if after is not None else params["offset"] or 0
+        body = {
+            "items": page.items,
+            "total": page.total,
+            "limit": params["limit"],
+            "offset": offset,
+            "next_cursor": next_cursor,
+        }
+        response = json_response(
+            self.page_adapter.dump_json(self.page_adapter.validate_python(body))
+        )
+        if offset is None:
+            set_cursor_link(response, request.url, next_cursor)
+        else:
+            set_page_headers(
+                response, request.url, total=page.total, limit=params["limit"], offset=offset
+            )
         return response
 
-    def item_response(self, item: dict[str, Any], status_code: int = 200) -> Response:
-        model = self.item_adapter.validate_python(item)
-        return json_response(self.item_adapter.dump_json(model), status_code)
+    def item_response(self, item: dict[str, Any], etag: str, status_code: int = 200) -> Response:
+        body = self.item_adapter.dump_json(self.item_adapter.validate_python(item))
+        return json_response(body, status_code, etag)
 
     def check_may_create(self, viewer: Viewer) -> None:
         if self.resource.write is Write.SUPERUSER and not viewer.is_superuser:
@@ -61,6 +111,7 @@ class ResourceRoutes:
     def build(self) -> list[APIRouter]:
         resource, repository = self.resource, self.repository
         plural, operations = resource.plural, resource.operations
+        embeds = len(resource.embeds)
         router = APIRouter(prefix=f"/{plural}", tags=[plural])
         routers = [router]
         ReadViewer = Annotated[Viewer, Depends(self.read_viewer)]
@@ -68,6 +119,8 @@ class ResourceRoutes:
         Params = Annotated[self.params_model, Query()]  # type: ignore[name-defined]
         Create = resource.create
         Update = resource.update
+        item_errors = (*self.read_errors, 404, 422)
+        write_errors = (400, 401, 403, 404, 409, 412, 422)
 
         if "list" in operations:
 
@@ -78,12 +131,7 @@ class ResourceRoutes:
                 responses=problem_responses(*self.read_errors, 422),
             )
             async def list_items(request: Request, params: Params, viewer: ReadViewer) -> Any:
-                values = params.model_dump()
-                async with request.app.state.read_engine.connect() as connection:
-                    items, total = await repository.page(connection, values, viewer)
-                return self.page_response(
-                    request.url, items, total, values["limit"], values["offset"]
-                )
+                return await self.list_page(request, params.model_dump(), viewer)
 
         if "get" in operations:
 
@@ -92,12 +140,21 @@ class ResourceRoutes:
                 name=f"{plural}-get",
                 operation_id=f"{plural}-get",
                 response_model=resource.public,
-                responses=problem_responses(*self.read_errors, 404, 422),
+                responses={304: {"description": "Not modified"}, **problem_responses(*item_errors)},
             )
-            async def get_item(request: Request, item_id: ItemId, viewer: ReadViewer) -> Any:
+            async def get_item(
+                request: Request,
+                item_id: ItemId,
+                viewer: ReadViewer,
+                if_none_match: IfNoneMatch = None,
+            ) -> Any:
                 async with request.app.state.read_engine.connect() as connection:
-                    item = await repository.get(connection, item_id, viewer)
-                return self.item_response(item)
+                    item, etag = await repository.get(connection, item_id, viewer)
+                if none_match(if_none_match, etag):
+                    return Response(
+                        status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag}
+                    )
+                return self.item_response(item, etag)
 
         if "create" in operations:
 
@@ -111,11 +168,23 @@ class ResourceRoutes:
             async def create_item(request: Request, data: Create, viewer: WriteViewer) -> Any:  # type: ignore[valid-type]
                 self.check_may_create(viewer)
                 async with request.app.state.engine.begin() as connection:
-                    item = await repository.create(connection, data.model_dump(), viewer)  # type: ignore[attr-defined]
-                response = self.item_response(item, status.HTTP_201_CREATED)
+                    item, etag = await repository.create(connection, data.model_dump(), viewer)  # type: ignore[attr-defined]
+                response = self.item_response(item, etag, status.HTTP_201_CREATED)
                 location = request.url_for(f"{plural}-get", item_id=item["id"])
                 response.headers["Location"] = str(location)
                 return response
+
+        async def write(
+            request: Request,
+            item_id: int,
+            changes: dict[str, Any],
+            viewer: Viewer,
+            if_match: str | None,
+        ) -> Response:
+            tags = parse_if_match(if_match, embeds)
+            async with request.app.state.engine.begin() as connection:
+                item, etag = await repository.update(connection, item_id, changes, viewer, tags)
+            return self.item_response(item, etag)
 
         if "update" in operations:
 
@@ -123,18 +192,35 @@ class ResourceRoutes:
                 "/{item_id}",
                 operation_id=f"{plural}-update",
                 response_model=resource.public,
-                responses=problem_responses(401, 403, 404, 409, 412, 422),
+                responses=problem_responses(*write_errors),
             )
             async def update_item(
                 request: Request,
                 item_id: ItemId,
                 data: Update,  # type: ignore[valid-type]
                 viewer: WriteViewer,
+                if_match: IfMatch = None,
             ) -> Any:
                 changes = data.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-                async with request.app.state.engine.begin() as connection:
-                    item = await repository.update(connection, item_id, changes, viewer)
-                return self.item_response(item)
+                return await write(request, item_id, changes, viewer, if_match)
+
+        if "replace" in operations:
+
+            @router.put(
+                "/{item_id}",
+                operation_id=f"{plural}-replace",
+                response_model=resource.public,
+                responses=problem_responses(*write_errors),
+            )
+            async def replace_item(
+                request: Request,
+                item_id: ItemId,
+                data: Create,  # type: ignore[valid-type]
+                viewer: WriteViewer,
+                if_match: IfMatch = None,
+            ) -> Any:
+                changes = data.model_dump()  # type: ignore[attr-defined]
+                return await write(request, item_id, changes, viewer, if_match)
 
         if "delete" in operations:
 
@@ -142,11 +228,17 @@ class ResourceRoutes:
                 "/{item_id}",
                 operation_id=f"{plural}-delete",
                 status_code=status.HTTP_204_NO_CONTENT,
-                responses=problem_responses(401, 403, 404, 412, 422),
+                responses=problem_responses(400, 401, 403, 404, 412, 422),
             )
-            async def delete_item(request: Request, item_id: ItemId, viewer: WriteViewer) -> None:
+            async def delete_item(
+                request: Request,
+                item_id: ItemId,
+                viewer: WriteViewer,
+                if_match: IfMatch = None,
+            ) -> None:
+                tags = parse_if_match(if_match, embeds)
                 async with request.app.state.engine.begin() as connection:
-                    await repository.delete(connection, item_id, viewer)
+                    await repository.delete(connection, item_id, viewer, tags)
 
         for parent in resource.parents:
             if parent.nested_list and "list" in operations:
@@ -157,7 +249,7 @@ class ResourceRoutes:
 
     def nested_list_router(self, field: str, parent: Resource, Params: Any) -> APIRouter:
         """`GET /<parent>/{id}/<plural>`: the list contract, scoped to one visible parent."""
-        repository, parent_repository = self.repository, Repository(parent)
+        parent_repository = Repository(parent)
         ReadViewer = Annotated[Viewer, Depends(self.read_viewer)]
         router = APIRouter(prefix=f"/{parent.plural}", tags=[self.resource.plural])
 
@@ -173,14 +265,13 @@ class ResourceRoutes:
             params: Params,
             viewer: ReadViewer,
         ) -> Any:
-            values = params.model_dump()
-            async with request.app.state.read_engine.connect() as connection:
-                if not await parent_repository.exists_visible(connection, parent_id, viewer):
-                    raise NotFound(f"{parent.name} {parent_id} not found")
-                items, total = await repository.page(
-                    connection, values, viewer, scope={field: parent_id}
-                )
-            return self.page_response(request.url, items, total, values["limit"], values["offset"])
+            return await self.list_page(
+                request,
+                params.model_dump(),
+                viewer,
+                scope={field: parent_id},
+                parent=(parent_repository, parent_id),
+            )
 
         return router
 

@@ -1,11 +1,18 @@
 from datetime import datetime
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import ConfigDict
-from sqlalchemy import Index, Text, or_
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Index, Text, delete, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import Field, SQLModel, col
 
 from app.core.db import UTCDateTime, utcnow
-from app.crud.resource import Embed, Resource, Viewer, register
+from app.core.errors import NotFound, problem_responses
+from app.crud.repository import Repository
+from app.crud.resource import Embed, Resource, Viewer, ViewerDeps, register
+from app.crud.router import ItemId
 from app.crud.table import Versioned
 from app.models.user import User
 
@@ -73,6 +80,50 @@ def visible_posts(table: type[Post], viewer: Viewer) -> object:
     return or_(table.published, table.owner_id == viewer.id)
 
 
+def insert_ignoring_duplicates(connection: AsyncConnection) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(PostVote).on_conflict_do_nothing()
+
+
+def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> None:
+    """`PUT`/`DELETE /posts/{id}/vote`: the whole votes API, as extra routes on posts."""
+    repository = Repository(resource)
+    Voter = Annotated[Viewer, Depends(viewers.required)]
+
+    @router.put(
+        "/{item_id}/vote",
+        operation_id="posts-vote",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=problem_responses(401, 404, 422),
+    )
+    async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
+        """Add the caller's vote; voting twice changes nothing."""
+        async with request.app.state.engine.begin() as connection:
+            if not await repository.exists_visible(connection, item_id, viewer):
+                raise NotFound(f"Post {item_id} not found")
+            statement = insert_ignoring_duplicates(connection)
+            await connection.execute(statement.values(post_id=item_id, user_id=viewer.id))
+
+    @router.delete(
+        "/{item_id}/vote",
+        operation_id="posts-unvote",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=problem_responses(401, 404, 422),
+    )
+    async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
+        """Remove the caller's vote; 404 when there is none."""
+        async with request.app.state.engine.begin() as connection:
+            if not await repository.exists_visible(connection, item_id, viewer):
+                raise NotFound(f"Post {item_id} not found")
+            result = await connection.execute(
+                delete(PostVote)
+                .where(col(PostVote.post_id) == item_id, col(PostVote.user_id) == viewer.id)
+                .returning(col(PostVote.post_id))
+            )
+            if result.first() is None:
+                raise NotFound(f"You have not voted for post {item_id}")
+
+
 posts = register(
     Resource(
         plural="posts",
@@ -85,5 +136,6 @@ posts = register(
         visibility=visible_posts,
         embeds=(Embed("owner", User, "owner_id", ("id", "full_name")),),
         default_sort="-created_at",
+        extra_routes=(vote_routes,),
     )
 )
