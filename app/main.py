@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
     )
+    app.state.settings = settings
     install_error_handlers(app)
     app.openapi = lambda: app.openapi_schema or add_problem_schemas(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.include_router(health.router)

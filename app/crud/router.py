@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
 
-from app.core.config import get_settings
 from app.core.errors import Forbidden, NotFound, Unprocessable, problem_responses
 from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
@@ -57,7 +56,7 @@ class ResourceRoutes:
         parent: tuple[Repository, int] | None = None,
     ) -> Response:
         """The list contract: offset or cursor pages, total, `X-Total-Count` and `Link`."""
-        secret = get_settings().SECRET_KEY
+        secret = request.app.state.settings.SECRET_KEY
         fingerprint = query_fingerprint(params, scope or {})
         after = None
         if params["cursor"] is not None:
