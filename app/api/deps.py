@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.security import decode_access_token
@@ -11,9 +11,9 @@ from app.models.user import User
 
 
 def get_app_settings(request: Request) -> Settings:
-    """The settings the app was built with (`create_app(settings)`), else the process's."""
-    settings = getattr(request.app.state, "settings", None)
-    return settings if isinstance(settings, Settings) else get_settings()
+    """The settings the app was built with (`create_app(settings)`), not the process's."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -9,8 +9,10 @@ import jwt
 import pytest
 from httpx import AsyncClient
 
-from app.core.config import get_settings
-from tests.factories import UserFactory
+from app.core.config import Settings, get_settings
+from app.main import create_app
+from tests.conftest import Serve
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 ME = "/api/v1/users/me"
 
@@ -145,3 +147,19 @@ async def test_token_of_a_deactivated_user(client: AsyncClient, users: UserFacto
 
 async def test_token_for_an_unknown_user(client: AsyncClient) -> None:
     await assert_rejected(client, sign(claims_for(999_999)))
+
+
+async def test_an_app_signs_with_its_own_settings(serve: Serve, users: UserFactory) -> None:
+    user = await users.create()
+    other_key = "another-app-key-" + "y" * 32
+    other = await serve(create_app(Settings(SECRET_KEY=other_key, ACCESS_TOKEN_EXPIRE_MINUTES=5)))
+    await assert_rejected(other, user.access_token)
+    login = await other.post(
+        "/api/v1/auth/login", data={"username": user.email, "password": DEFAULT_PASSWORD}
+    )
+    assert login.status_code == 200
+    assert login.json()["expires_in"] == 5 * 60
+    token = login.json()["access_token"]
+    assert jwt.decode(token, other_key, algorithms=["HS256"])["sub"] == str(user.id)
+    me = await other.get(ME, headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
