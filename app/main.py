@@ -9,6 +9,7 @@ from app.api import health
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.db_errors import install_database_error_handlers
 from app.core.errors import add_problem_schemas, install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_database_error_handlers(app)
     app.openapi = lambda: app.openapi_schema or add_problem_schemas(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.include_router(health.router)
     app.include_router(api_router)

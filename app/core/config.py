@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     FIRST_SUPERUSER_PASSWORD: str | None = None
     DB_POOL_SIZE: int = Field(10, ge=1)
     DB_MAX_OVERFLOW: int = Field(5, ge=0)
+    DB_POOL_TIMEOUT: float = Field(10, gt=0)  # seconds a request waits for a pooled connection
+    DB_CONNECT_TIMEOUT: int = Field(3, ge=1)  # seconds; an unreachable database answers 503
+    DB_STATEMENT_TIMEOUT_MS: int = Field(10_000, ge=0)  # PostgreSQL only; 0 disables it
     MAX_BODY_BYTES: int = Field(1024 * 1024, gt=0)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 

@@ -59,6 +59,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
+        pool_timeout=settings.DB_POOL_TIMEOUT,
+        connect_args={
+            "connect_timeout": settings.DB_CONNECT_TIMEOUT,
+            "options": f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}",
+        },
     )
 
 

@@ -10,8 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
@@ -189,7 +187,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 
@@ -209,41 +206,3 @@ def add_problem_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
     schemas.update(schema.pop("$defs", {}))
     schemas["Problem"] = schema
     return openapi
-
-
-def _constraint_columns(name: str | None) -> list[str]:
-    if not name:
-        return []
-    for table in SQLModel.metadata.tables.values():
-        for item in (*table.constraints, *table.indexes):
-            if item.name == name:
-                return [column.name for column in item.columns]
-    return []
-
-
-def _integrity_problem(exc: IntegrityError) -> tuple[int, str, str, list[str]]:
-    """Status, slug, detail and fields of a constraint violation, on PostgreSQL or SQLite."""
-    orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None)
-    diag = getattr(orig, "diag", None)
-    message = str(orig)
-    if sqlstate == "23505" or "UNIQUE constraint failed" in message:
-        if diag is not None:
-            fields = _constraint_columns(diag.constraint_name)
-        else:
-            failed = message.split("UNIQUE constraint failed:", 1)[-1]
-            fields = [part.strip().rsplit(".", 1)[-1] for part in failed.split(",")]
-        return 409, "unique-violation", "A record with this value already exists", fields
-    if sqlstate == "23503" or "FOREIGN KEY constraint failed" in message:
-        fields = _constraint_columns(diag.constraint_name) if diag is not None else []
-        return 422, "missing-reference", "A referenced record does not exist", fields
-    return 409, "conflict", "The request conflicts with the stored data", []
-
-
-async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, IntegrityError)
-    status, slug, detail, fields = _integrity_problem(exc)
-    errors = [field_error(field, detail, slug) for field in fields] or [
-        {"loc": ["body"], "msg": detail, "type": slug}
-    ]
-    return problem_response(status, detail, slug=slug, errors=errors)

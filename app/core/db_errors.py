@@ -1,0 +1,96 @@
+"""Database errors as problems: constraint violations are the client's, outages are 503."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlmodel import SQLModel
+
+from app.core.errors import field_error, problem_response, unhandled_error_response
+
+RETRY_AFTER_SECONDS = "5"
+QUERY_CANCELED = "57014"  # statement_timeout
+
+logger = logging.getLogger(__name__)
+
+
+def _constraint_columns(name: str | None) -> list[str]:
+    if not name:
+        return []
+    for table in SQLModel.metadata.tables.values():
+        for item in (*table.constraints, *table.indexes):
+            if item.name == name:
+                return [column.name for column in item.columns]
+    return []
+
+
+def _integrity_problem(exc: IntegrityError) -> tuple[int, str, str, list[str]]:
+    """Status, slug, detail and fields of a constraint violation, on PostgreSQL or SQLite."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    message = str(orig)
+    if sqlstate == "23505" or "UNIQUE constraint failed" in message:
+        if diag is not None:
+            fields = _constraint_columns(diag.constraint_name)
+        else:
+            failed = message.split("UNIQUE constraint failed:", 1)[-1]
+            fields = [part.strip().rsplit(".", 1)[-1] for part in failed.split(",")]
+        return 409, "unique-violation", "A record with this value already exists", fields
+    if sqlstate == "23503" or "FOREIGN KEY constraint failed" in message:
+        fields = _constraint_columns(diag.constraint_name) if diag is not None else []
+        return 422, "missing-reference", "A referenced record does not exist", fields
+    return 409, "conflict", "The request conflicts with the stored data", []
+
+
+async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IntegrityError)
+    status, slug, detail, fields = _integrity_problem(exc)
+    errors = [field_error(field, detail, slug) for field in fields] or [
+        {"loc": ["body"], "msg": detail, "type": slug}
+    ]
+    return problem_response(status, detail, slug=slug, errors=errors)
+
+
+def unavailable(detail: str) -> JSONResponse:
+    return problem_response(
+        503, detail, slug="service-unavailable", headers={"Retry-After": RETRY_AFTER_SECONDS}
+    )
+
+
+async def _on_data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (out of range, bad encoding) that validation let through.
+    return problem_response(
+        422,
+        "A value is out of range for the database",
+        slug="validation-error",
+        errors=[{"loc": ["body"], "msg": "value out of range", "type": "data-error"}],
+    )
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Outages, statement timeouts and pool exhaustion are 503 + Retry-After, not 500."""
+    assert isinstance(exc, DBAPIError | PoolTimeoutError)
+    if isinstance(exc, PoolTimeoutError):
+        return unavailable("The database is busy; retry shortly")
+    if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+        logger.warning("Statement timeout on %s %s", request.method, request.url.path)
+        return unavailable("The query took too long; retry shortly")
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        logger.warning("Database unavailable: %s", exc.orig)
+        return unavailable("The database is not reachable; retry shortly")
+    return unhandled_error_response(request.scope, exc)
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    handlers: dict[Any, Any] = {
+        IntegrityError: _on_integrity_error,
+        DataError: _on_data_error,
+        DBAPIError: _on_database_error,
+        PoolTimeoutError: _on_database_error,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)
