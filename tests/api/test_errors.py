@@ -2,9 +2,10 @@
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from app.core.config import get_settings
 from app.core.db import SessionDep
@@ -17,10 +18,10 @@ from tests.factories import UserFactory
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response: object, status: int, slug: str) -> dict[str, object]:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == PROBLEM  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+def assert_problem(response: Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
     assert body["type"] == f"/problems/{slug}"
     assert body["status"] == status
     assert body["title"] and body["detail"]
@@ -46,7 +47,6 @@ async def test_validation_error_lists_each_field(client: AsyncClient) -> None:
     response = await client.post("/api/v1/auth/register", json={"email": "nope", "extra": 1})
     body = assert_problem(response, 422, "validation-error")
     errors = body["errors"]
-    assert isinstance(errors, list)
     assert {tuple(error["loc"]) for error in errors} == {
         ("body", "email"),
         ("body", "password"),
@@ -60,7 +60,7 @@ async def test_invalid_json_is_422(client: AsyncClient) -> None:
         "/api/v1/auth/register", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     body = assert_problem(response, 422, "validation-error")
-    assert body["errors"][0]["type"] == "json_invalid"  # type: ignore[index]
+    assert body["errors"][0]["type"] == "json_invalid"
 
 
 async def test_body_over_the_limit_with_content_length_is_413_unread(client: AsyncClient) -> None:
@@ -113,7 +113,7 @@ async def test_body_at_the_limit_is_read(client: AsyncClient) -> None:
         "/api/v1/auth/register", content=payload, headers={"Content-Type": "application/json"}
     )
     body = assert_problem(response, 422, "validation-error")
-    assert body["errors"][0]["loc"] == ["body", "full_name"]  # type: ignore[index]
+    assert body["errors"][0]["loc"] == ["body", "full_name"]
 
 
 async def test_unhandled_exception_is_a_generic_500(
