@@ -1,0 +1,437 @@
+"""The benchmark's floor: the project's post endpoints written by hand.
+
+Starlette, psycopg's async pool and orjson, one hand-written statement per read and the same
+JSON as `/api/v1/posts` (same joins, counts, visibility, ordering, JWT check and user lookup
+on writes). It is what Python can do; the project's figures are reported relative to it.
+
+    DATABASE_URL=... SECRET_KEY=... gunicorn bench.floor:app -k uvicorn_worker.UvicornWorker
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import orjson
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.seed import libpq_url
+
+SECRET_KEY = os.environ["SECRET_KEY"]
+POOL_SIZE = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
+MAX_ID = 2**31 - 1
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+SORTS = {"created_at", "id", "votes", "title", "updated_at", "published", "owner_id"}
+LIST_PARAMS = {"limit", "offset", "sort", "published", "cursor"}
+WRITABLE = {"title": str, "content": str, "published": bool}
+MAX_LENGTHS = {"title": 200, "content": 10_000}
+
+SELECT = (
+    "SELECT p.title, p.content, p.published, p.id, p.owner_id, u.id, u.full_name, p.votes,"
+    " p.created_at, p.updated_at, p.version, u.updated_at"
+)
+FROM = " FROM posts p LEFT JOIN users u ON u.id = p.owner_id"
+GET_ANONYMOUS = SELECT + FROM + " WHERE p.id = %s AND p.published"
+GET_VIEWER = SELECT + FROM + " WHERE p.id = %s AND (p.published OR p.owner_id = %s)"
+USER = "SELECT is_active, is_superuser FROM users WHERE id = %s"
+INSERT = (
+    "WITH p AS (INSERT INTO posts (title, content, published, owner_id, votes, version,"
+    " created_at, updated_at) VALUES (%s, %s, %s, %s, 0, 1, %s, %s) RETURNING *) "
+    + SELECT
+    + " FROM p LEFT JOIN users u ON u.id = p.owner_id"
+)
+
+
+class Problem(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status, self.detail = status, detail
+
+
+class Viewer:
+    __slots__ = ("id", "is_superuser")
+
+    def __init__(self, user_id: int | None, is_superuser: bool = False) -> None:
+        self.id, self.is_superuser = user_id, is_superuser
+
+
+ANONYMOUS = Viewer(None)
+
+
+def shape(row: tuple[Any, ...]) -> dict[str, Any]:
+    owner = {"id": row[5], "full_name": row[6]} if row[5] is not None else None
+    return {
+        "title": row[0],
+        "content": row[1],
+        "published": row[2],
+        "id": row[3],
+        "owner_id": row[4],
+        "owner": owner,
+        "votes": row[7],
+        "created_at": row[8],
+        "updated_at": row[9],
+    }
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+
+
+def json_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(body, status, headers, media_type="application/json")
+
+
+def etag(row: tuple[Any, ...]) -> str:
+    """The project's tag: the post's version and the owner's updated_at in microseconds."""
+    stamp = 0 if row[11] is None else (row[11] - EPOCH) // MICROSECOND
+    return f'"{row[10]}.{stamp}"'
+
+
+def item_response(row: tuple[Any, ...], status: int = 200) -> Response:
+    return json_response(dumps(shape(row)), status, {"ETag": etag(row)})
+
+
+def problem(error: Problem) -> Response:
+    body = orjson.dumps({"type": "about:blank", "status": error.status, "detail": error.detail})
+    return Response(body, error.status, media_type="application/problem+json")
+
+
+# -- the caller ----------------------------------------------------------------------------
+
+
+async def viewer_of(request: Request, connection: AsyncConnection[Any], required: bool) -> Viewer:
+    """JWT HS256 check and a user lookup, as the project's `get_optional_user` does."""
+    header = request.headers.get("authorization")
+    if header is None or not header.lower().startswith("bearer "):
+        if required:
+            raise Problem(401, "Not authenticated")
+        return ANONYMOUS
+    try:
+        claims = jwt.decode(
+            header[7:],
+            SECRET_KEY,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp", "iat", "type"]},
+        )
+    except jwt.PyJWTError:
+        raise Problem(401, "The access token is invalid or expired") from None
+    subject = claims["sub"]
+    if claims["type"] != "access" or not isinstance(subject, str) or not subject.isdigit():
+        raise Problem(401, "The access token is invalid or expired")
+    cursor = await connection.execute(USER, (int(subject),))
+    user = await cursor.fetchone()
+    if user is None or not user[0]:
+        raise Problem(401, "The access token is invalid or expired")
+    return Viewer(int(subject), user[1])
+
+
+def visibility(viewer: Viewer, args: list[Any]) -> str:
+    if viewer.is_superuser:
+        return "TRUE"
+    if viewer.id is None:
+        return "p.published"
+    args.append(viewer.id)
+    return "(p.published OR p.owner_id = %s)"
+
+
+def item_id_of(request: Request) -> int:
+    raw = request.path_params["item_id"]
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        raise Problem(422, "item_id must be an integer from 1 to 2147483647")
+    return int(raw)
+
+
+# -- list parameters and cursors -----------------------------------------------------------
+
+
+def parse_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise Problem(422, f"{name} must be an integer from {low} to {high}")
+    return int(value)
+
+
+def parse_sort(value: str) -> list[tuple[str, bool]]:
+    keys = []
+    for item in value.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        name = name.removeprefix("-")
+        if name not in SORTS:
+            raise Problem(422, f"cannot sort by {name!r}")
+        keys.append((name, descending))
+    if "id" not in (name for name, _ in keys):
+        keys.append(("id", keys[0][1]))  # the project's tie-break: id, in the first direction
+    return keys
+
+
+def sign(payload: bytes) -> str:
+    return hmac.new(SECRET_KEY.encode(), payload, hashlib.sha256).hexdigest()[:32]
+
+
+def encode_cursor(row: tuple[Any, ...], keys: list[tuple[str, bool]], scope: str) -> str:
+    positions = {"title": 0, "published": 2, "id": 3, "owner_id": 4, "votes": 7}
+    positions |= {"created_at": 8, "updated_at": 9}
+    values = [row[positions[name]] for name, _ in keys]
+    payload = dumps([scope, values])
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + sign(payload)
+
+
+def decode_cursor(cursor: str, keys: list[tuple[str, bool]], scope: str) -> list[Any]:
+    encoded, _, signature = cursor.partition(".")
+    try:
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if not hmac.compare_digest(sign(payload), signature):
+            raise ValueError("bad signature")
+        made_for, values = orjson.loads(payload)
+    except ValueError:
+        raise Problem(422, "The cursor is invalid") from None
+    if made_for != scope or len(values) != len(keys):
+        raise Problem(422, "The cursor was made for another sort or filter")
+    return [
+        datetime.fromisoformat(value) if name.endswith("_at") else value
+        for (name, _), value in zip(keys, values, strict=True)
+    ]
+
+
+def keyset(keys: list[tuple[str, bool]], values: list[Any], args: list[Any]) -> str:
+    """Rows after `values` in `keys` order: a row comparison when the directions agree (it
+    walks the (sort, id) index), else (a > x) OR (a = x AND (b > y OR ...))."""
+    directions = {descending for _, descending in keys}
+    if len(directions) == 1:
+        args.extend(values)
+        columns = ", ".join(f"p.{name}" for name, _ in keys)
+        marks = ", ".join("%s" for _ in keys)
+        return f"({columns}) {'<' if directions == {True} else '>'} ({marks})"
+    (name, descending), value = keys[0], values[0]
+    after = f"p.{name} {'<' if descending else '>'} %s"
+    args.append(value)
+    if len(keys) == 1:
+        return after
+    args.append(value)
+    rest = keyset(keys[1:], values[1:], args)
+    return f"({after} OR (p.{name} = %s AND {rest}))"
+
+
+# -- endpoints -----------------------------------------------------------------------------
+
+
+async def get_post(request: Request) -> Response:
+    try:
+        item_id = item_id_of(request)
+        async with request.app.state.pool.connection() as connection:
+            viewer = await viewer_of(request, connection, required=False)
+            if viewer.is_superuser:
+                cursor = await connection.execute(SELECT + FROM + " WHERE p.id = %s", (item_id,))
+            elif viewer.id is None:
+                cursor = await connection.execute(GET_ANONYMOUS, (item_id,))
+            else:
+                cursor = await connection.execute(GET_VIEWER, (item_id, viewer.id))
+            row = await cursor.fetchone()
+        if row is None:
+            raise Problem(404, f"Post {item_id} not found")
+        return item_response(row)
+    except Problem as error:
+        return problem(error)
+
+
+async def list_posts(request: Request) -> Response:
+    try:
+        return await _list_posts(request)
+    except Problem as error:
+        return problem(error)
+
+
+async def _list_posts(request: Request) -> Response:
+    query = request.query_params
+    unknown = set(query) - LIST_PARAMS
+    if unknown:
+        raise Problem(422, f"unknown query parameter(s) {', '.join(sorted(unknown))}")
+    limit = parse_int(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = parse_int(query.get("offset"), "offset", 0, 0, 2**63 - 1)
+    sort = query.get("sort", "-created_at")
+    keys = parse_sort(sort)
+    published = query.get("published")
+    if published not in (None, "true", "false"):
+        raise Problem(422, "published must be true or false")
+    cursor = query.get("cursor")
+    if cursor is not None and "offset" in query:
+        raise Problem(422, "cursor and offset cannot be combined")
+    order = ", ".join(f"p.{name} DESC" if desc else f"p.{name}" for name, desc in keys)
+    scope = f"{sort}|{published}"
+    async with request.app.state.pool.connection() as connection:
+        viewer = await viewer_of(request, connection, required=False)
+        args: list[Any] = []
+        where = [visibility(viewer, args)]
+        if published is not None:
+            where.append("p.published = %s")
+            args.append(published == "true")
+        if cursor is not None:
+            where.append(keyset(keys, decode_cursor(cursor, keys, scope), args))
+            sql = f"{SELECT}{FROM} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s"
+            rows = await (await connection.execute(sql, [*args, limit + 1])).fetchall()
+            total, more = None, len(rows) > limit
+            rows = rows[:limit]
+        else:
+            # The exact total in the same round trip: a scalar subquery runs once (an
+            # InitPlan); count(*) OVER () would buffer every matching row with its content.
+            condition = " AND ".join(where)
+            sql = (
+                f"{SELECT}, (SELECT count(*) FROM posts p WHERE {condition}){FROM}"
+                f" WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s"
+            )
+            rows = await (await connection.execute(sql, [*args, *args, limit, offset])).fetchall()
+            if rows:
+                total = rows[0][12]
+            else:
+                count = f"SELECT count(*){FROM} WHERE {' AND '.join(where)}"
+                total = (await (await connection.execute(count, args)).fetchone())[0]  # type: ignore[index]
+            more = offset + len(rows) < total
+    next_cursor = encode_cursor(rows[-1], keys, scope) if more and rows else None
+    body = dumps(
+        {
+            "items": [shape(row) for row in rows],
+            "total": total,
+            "limit": limit,
+            "offset": None if cursor is not None else offset,
+            "next_cursor": next_cursor,
+        }
+    )
+    headers = {}
+    url = request.url
+    links = []
+    if cursor is not None:
+        if next_cursor:
+            target = url.remove_query_params("offset").include_query_params(cursor=next_cursor)
+            links.append(f'<{target}>; rel="next"')
+    else:
+        headers["X-Total-Count"] = str(total)
+        if offset + limit < total:
+            links.append(f'<{url.include_query_params(offset=offset + limit)}>; rel="next"')
+        if offset > 0:
+            links.append(f'<{url.include_query_params(offset=max(offset - limit, 0))}>; rel="prev"')
+    if links:
+        headers["Link"] = ", ".join(links)
+    return json_response(body, headers=headers)
+
+
+async def body_of(request: Request, partial: bool) -> dict[str, Any]:
+    """The project's PostCreate / PostUpdate rules, by hand."""
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Problem(422, "The body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Problem(422, "The body must be an object")
+    unknown = set(data) - set(WRITABLE)
+    if unknown:
+        raise Problem(422, f"unknown field(s) {', '.join(sorted(unknown))}")
+    if not partial:
+        if "title" not in data:
+            raise Problem(422, "title is required")
+        data = {"content": "", "published": True} | data
+    for name, value in data.items():
+        kind = WRITABLE[name]
+        if not isinstance(value, kind):
+            raise Problem(422, f"{name} must be a {kind.__name__}")
+        shortest = 1 if name == "title" else 0
+        if kind is str and not shortest <= len(value) <= MAX_LENGTHS[name]:
+            raise Problem(422, f"{name} must have {shortest} to {MAX_LENGTHS[name]} characters")
+    return data  # type: ignore[no-any-return]
+
+
+async def create_post(request: Request) -> Response:
+    try:
+        data = await body_of(request, partial=False)
+        async with request.app.state.pool.connection() as connection:
+            viewer = await viewer_of(request, connection, required=True)
+            now = datetime.now(UTC)
+            values = (data["title"], data["content"], data["published"], viewer.id, now, now)
+            row = await (await connection.execute(INSERT, values)).fetchone()
+        assert row is not None
+        response = item_response(row, 201)
+        response.headers["Location"] = str(request.url_for("post", item_id=str(row[3])))
+        return response
+    except Problem as error:
+        return problem(error)
+
+
+async def update_post(request: Request) -> Response:
+    try:
+        item_id = item_id_of(request)
+        changes = await body_of(request, partial=True)
+        async with request.app.state.pool.connection() as connection:
+            viewer = await viewer_of(request, connection, required=True)
+            sets = [f"{name} = %s" for name in changes]  # names checked against WRITABLE
+            args: list[Any] = [*changes.values(), datetime.now(UTC), item_id]
+            where = ["p.id = %s", visibility(viewer, args)]
+            if not viewer.is_superuser:
+                where.append("p.owner_id = %s")
+                args.append(viewer.id)
+            sql = (
+                f"WITH p AS (UPDATE posts p SET {', '.join([*sets, 'updated_at = %s'])},"
+                f" version = p.version + 1 WHERE {' AND '.join(where)} RETURNING p.*) "
+                f"{SELECT} FROM p LEFT JOIN users u ON u.id = p.owner_id"
+            )
+            row = await (await connection.execute(sql, args)).fetchone()
+            if row is None:
+                raise await refusal(connection, item_id, viewer)
+        return item_response(row)
+    except Problem as error:
+        return problem(error)
+
+
+async def refusal(connection: AsyncConnection[Any], item_id: int, viewer: Viewer) -> Problem:
+    """An update touched nothing: 404 if the post is invisible, else 403."""
+    args: list[Any] = [item_id]
+    check = f"SELECT 1 FROM posts p WHERE p.id = %s AND {visibility(viewer, args)}"
+    found = await (await connection.execute(check, args)).fetchone()
+    if found is None:
+        return Problem(404, f"Post {item_id} not found")
+    return Problem(403, "You may not change this Post")
+
+
+async def health(request: Request) -> Response:
+    async with request.app.state.pool.connection() as connection:
+        await connection.execute("SELECT 1")
+    return json_response(b'{"status":"ok"}')
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    pool = AsyncConnectionPool(
+        libpq_url(os.environ["DATABASE_URL"]),
+        min_size=POOL_SIZE,
+        max_size=POOL_SIZE,
+        kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+        open=False,
+    )
+    await pool.open(wait=True)
+    app.state.pool = pool
+    yield
+    await pool.close()
+
+
+app = Starlette(
+    routes=[
+        Route("/health/ready", health),
+        Route("/api/v1/posts", list_posts, methods=["GET"]),
+        Route("/api/v1/posts", create_post, methods=["POST"]),
+        Route("/api/v1/posts/{item_id}", get_post, methods=["GET"], name="post"),
+        Route("/api/v1/posts/{item_id}", update_post, methods=["PATCH"]),
+    ],
+    lifespan=lifespan,
+)
