@@ -8,6 +8,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.api.deps import SettingsDep
+from app.core.client import client_address
 from app.core.config import Settings
 from app.core.db import SessionDep, utcnow
 from app.core.errors import Forbidden, NotAuthenticated, problem_responses
@@ -17,6 +18,12 @@ from app.core.security import (
     refresh_token_digest,
     refresh_token_expiry,
     verify_password,
+)
+from app.models.login_throttle import (
+    check_login_allowed,
+    record_login_failure,
+    reset_login_failures,
+    throttle_keys,
 )
 from app.models.user import (
     RefreshRequest,
@@ -96,18 +103,26 @@ async def register(
     return UserPublic.model_validate(user)
 
 
-@router.post("/login", operation_id="auth-login", responses=problem_responses(401, 403, 422))
+@router.post("/login", operation_id="auth-login", responses=problem_responses(401, 403, 422, 429))
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPair:
+    keys = throttle_keys(client_address(request, settings.PROXY_HOPS), form.username)
+    await check_login_allowed(
+        session, keys, settings.LOGIN_MAX_FAILURES, settings.LOGIN_WINDOW_SECONDS
+    )
     user = await get_user_by_email(session, form.username)
     hashed = user.hashed_password if user is not None else None
     if not await verify_password(form.password, hashed) or user is None:
+        await record_login_failure(session, keys)
+        await session.commit()
         raise NotAuthenticated("Incorrect email or password", slug="invalid-credentials")
     if not user.is_active:
         raise Forbidden("This account is inactive", slug="inactive-user")
+    await reset_login_failures(session, keys[1])
     tokens = await issue_tokens(session, user, settings)
     await session.commit()
     return tokens

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT: int = Field(3, ge=1)  # seconds; an unreachable database answers 503
     DB_STATEMENT_TIMEOUT_MS: int = Field(10_000, ge=0)  # PostgreSQL only; 0 disables it
     MAX_BODY_BYTES: int = Field(1024 * 1024, gt=0)
+    LOGIN_MAX_FAILURES: int = Field(5, ge=1)  # per client address and per account...
+    LOGIN_WINDOW_SECONDS: int = Field(60, ge=1)  # ...within this sliding window
+    # Proxies in front of the app that append to X-Forwarded-For (Heroku-style router: 1).
+    # 0 trusts only the connection's peer (as rewritten by FORWARDED_ALLOW_IPS proxies).
+    PROXY_HOPS: int = Field(0, ge=0)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("DATABASE_URL")

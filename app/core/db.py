@@ -70,6 +70,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    # `__contains`/`__startswith` are case-sensitive, as on PostgreSQL (ilike uses lower()).
+    cursor.execute("PRAGMA case_sensitive_like=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()

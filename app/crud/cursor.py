@@ -16,14 +16,14 @@ class InvalidCursor(ValueError):
     pass
 
 
-def query_fingerprint(params: Mapping[str, Any], scope: Mapping[str, Any]) -> str:
-    """What a cursor is valid for: sort, filters, search and scope (not limit or position)."""
+def query_fingerprint(resource: str, params: Mapping[str, Any], scope: Mapping[str, Any]) -> str:
+    """What a cursor is valid for: resource, sort, filters, search, scope (not the position)."""
     shape = {
         key: value
         for key, value in params.items()
         if key not in ("limit", "offset", "cursor") and value is not None
     }
-    text = json.dumps([shape, dict(scope)], sort_keys=True, default=str)
+    text = json.dumps([resource, shape, dict(scope)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

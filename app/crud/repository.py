@@ -21,6 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import utcnow
@@ -70,6 +71,14 @@ def _condition(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
         "gt": lambda: column > value,
         "gte": lambda: column >= value,
     }[operator]()
+
+
+def missing_reference(field: str, value: Any) -> Unprocessable:
+    return Unprocessable(
+        f"{field} {value} does not exist",
+        slug="missing-reference",
+        errors=[field_error(field, "does not exist", "missing-reference")],
+    )
 
 
 class Repository:
@@ -208,7 +217,7 @@ class Repository:
             zip(keys, columns, values, strict=True)
         ):
             equal = [
-                c.is_(None) if v is None else c == v
+                c.is_(None) if v is None else c == literal(v, c.type)
                 for c, v in zip(columns[:index], values[:index], strict=True)
             ]
             branches.append(and_(*equal, self._beyond(column, value, descending)))
@@ -218,9 +227,10 @@ class Repository:
     def _beyond(column: Any, value: Any, descending: bool) -> ColumnElement[bool]:
         if value is None:  # NULL is the largest value
             return column.is_not(None) if descending else false()
+        bound = literal(value, column.type)  # a typed bind: booleans compare too
         if descending:
-            return column < value  # type: ignore[no-any-return]
-        after = column > value
+            return column < bound  # type: ignore[no-any-return]
+        after = column > bound
         return or_(after, column.is_(None)) if column.nullable else after
 
     async def page(
@@ -282,11 +292,7 @@ class Repository:
             if parent_id is None:
                 continue
             if not await Repository(parent.resource).exists_visible(connection, parent_id, viewer):
-                raise Unprocessable(
-                    f"{parent.resource.name} {parent_id} does not exist",
-                    slug="missing-reference",
-                    errors=[field_error(parent.field, "does not exist", "missing-reference")],
-                )
+                raise missing_reference(parent.field, parent_id)
 
     async def create(
         self, connection: AsyncConnection, values: dict[str, Any], viewer: Viewer
@@ -296,8 +302,37 @@ class Repository:
         values = {**values, "created_at": now, "updated_at": now, "version": 1}
         if self.resource.owner_field:
             values[self.resource.owner_field] = viewer.id
-        result = await connection.execute(insert(self.table).values(values).returning(self.pk))
+        statement = insert(self.table).values(values).returning(self.pk)
+        result = await self.execute_write(connection, statement, values)
         return await self.get(connection, result.scalar_one(), viewer)
+
+    async def execute_write(
+        self, connection: AsyncConnection, statement: Any, values: Mapping[str, Any]
+    ) -> Any:
+        """Run an INSERT/UPDATE; name the field of a missing reference even on SQLite.
+
+        PostgreSQL names the violated constraint (mapped in app/core/db_errors.py); SQLite
+        only says "FOREIGN KEY constraint failed", so look up which reference is missing.
+        """
+        try:
+            return await connection.execute(statement)
+        except IntegrityError as error:
+            if "FOREIGN KEY constraint failed" not in str(error.orig):
+                raise
+            for column in self.table.c:
+                value = values.get(column.name)
+                for key in column.foreign_keys if value is not None else ():
+                    target = key.column
+                    found = select(target).where(target == value)
+                    if (await connection.execute(found)).first() is None:
+                        raise Unprocessable(
+                            f"{column.name} {value} does not exist",
+                            slug="missing-reference",
+                            errors=[
+                                field_error(column.name, "does not exist", "missing-reference")
+                            ],
+                        ) from None
+            raise
 
     def reject_nulls(self, changes: Mapping[str, Any]) -> None:
         errors = [
@@ -325,7 +360,7 @@ class Repository:
             .values(**changes, updated_at=utcnow(), version=self.table.c.version + 1)
             .returning(self.pk)
         )
-        if (await connection.execute(statement)).first() is None:
+        if (await self.execute_write(connection, statement, changes)).first() is None:
             await self._explain_refusal(connection, item_id, viewer)
         return await self.get(connection, item_id, viewer)
 

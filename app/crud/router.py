@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, 
 from pydantic import TypeAdapter
 
 from app.core.errors import Forbidden, NotFound, Unprocessable, problem_responses
+from app.crud import idempotency
 from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
 from app.crud.pagination import page_model, set_cursor_link, set_page_headers
@@ -23,6 +24,15 @@ JSON = "application/json"
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id")]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the record still has this ETag (else 412)")
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retries with the same key and body return the first response (24 h)",
+    ),
 ]
 IfNoneMatch = Annotated[str | None, Header(description="304 when the ETag is unchanged")]
 
@@ -57,7 +67,7 @@ class ResourceRoutes:
     ) -> Response:
         """The list contract: offset or cursor pages, total, `X-Total-Count` and `Link`."""
         secret = request.app.state.settings.SECRET_KEY
-        fingerprint = query_fingerprint(params, scope or {})
+        fingerprint = query_fingerprint(self.resource.plural, params, scope or {})
         after = None
         if params["cursor"] is not None:
             kinds = self.repository.sort_kinds(params["sort"])
@@ -164,13 +174,33 @@ class ResourceRoutes:
                 response_model=resource.public,
                 responses=problem_responses(401, 403, 409, 422),
             )
-            async def create_item(request: Request, data: Create, viewer: WriteViewer) -> Any:  # type: ignore[valid-type]
+            async def create_item(
+                request: Request,
+                data: Create,  # type: ignore[valid-type]
+                viewer: WriteViewer,
+                idempotency_key: IdempotencyKeyHeader = None,
+            ) -> Any:
                 self.check_may_create(viewer)
+                values = data.model_dump()  # type: ignore[attr-defined]
+                assert viewer.id is not None
+                fingerprint = idempotency.request_hash(
+                    request.url.path, data.model_dump(mode="json")
+                )  # type: ignore[attr-defined]
                 async with request.app.state.engine.begin() as connection:
-                    item, etag = await repository.create(connection, data.model_dump(), viewer)  # type: ignore[attr-defined]
-                response = self.item_response(item, etag, status.HTTP_201_CREATED)
-                location = request.url_for(f"{plural}-get", item_id=item["id"])
-                response.headers["Location"] = str(location)
+                    if idempotency_key is not None:
+                        replay = await idempotency.stored_response(
+                            connection, viewer.id, idempotency_key, fingerprint
+                        )
+                        if replay is not None:
+                            return replay
+                    item, etag = await repository.create(connection, values, viewer)
+                    response = self.item_response(item, etag, status.HTTP_201_CREATED)
+                    location = request.url_for(f"{plural}-get", item_id=item["id"])
+                    response.headers["Location"] = str(location)
+                    if idempotency_key is not None:
+                        await idempotency.remember(
+                            connection, viewer.id, idempotency_key, fingerprint, response
+                        )
                 return response
 
         async def write(
