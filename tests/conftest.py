@@ -29,6 +29,8 @@ os.environ.update(
     SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
     BCRYPT_ROUNDS="4",
     LOG_LEVEL="WARNING",
+    # Throttling tests build their own app with low limits; the rest must not trip them.
+    LOGIN_MAX_FAILURES="1000",
 )
 
 from app.core.config import get_settings  # noqa: E402
