@@ -144,6 +144,7 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
     "/logout",
     operation_id="auth-logout",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(401, 422),
 )
 async def logout(body: RefreshRequest, session: SessionDep) -> None:

@@ -63,6 +63,7 @@ async def update_me(data: UserUpdateMe, user: CurrentUser, session: SessionDep) 
     "/me/password",
     operation_id="users-change-password",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(400, 401, 422),
 )
 async def change_password(
@@ -114,6 +115,7 @@ async def update_user(
     "/{user_id}",
     operation_id="users-delete",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_user(user_id: int, _admin: SuperUser, session: SessionDep) -> None:

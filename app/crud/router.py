@@ -257,6 +257,7 @@ class ResourceRoutes:
                 "/{item_id}",
                 operation_id=f"{plural}-delete",
                 status_code=status.HTTP_204_NO_CONTENT,
+                response_class=Response,
                 responses=problem_responses(400, 401, 403, 404, 412, 422),
             )
             async def delete_item(

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ConfigDict
 from sqlalchemy import Index, Text, delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -94,6 +94,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
         "/{item_id}/vote",
         operation_id="posts-vote",
         status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
         responses=problem_responses(401, 404, 422),
     )
     async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
@@ -108,6 +109,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
         "/{item_id}/vote",
         operation_id="posts-unvote",
         status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
         responses=problem_responses(401, 404, 422),
     )
     async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
