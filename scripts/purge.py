@@ -1,0 +1,47 @@
+"""Delete what has expired: refresh tokens, idempotency keys, login-failure counters.
+
+Run it from a platform scheduler (e.g. hourly): `python -m scripts.purge`.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import delete, or_
+from sqlmodel import col
+
+from app.core.config import get_settings
+from app.core.db import create_engine, utcnow
+from app.crud.idempotency import TTL as IDEMPOTENCY_TTL
+from app.crud.idempotency import IdempotencyKey
+from app.models.login_throttle import LoginFailure
+from app.models.user import RefreshToken
+
+
+async def purge() -> dict[str, int]:
+    settings = get_settings()
+    now = utcnow()
+    statements = {
+        "refresh_tokens": delete(RefreshToken).where(
+            or_(col(RefreshToken.expires_at) <= now, col(RefreshToken.revoked_at).is_not(None))
+        ),
+        "idempotency_keys": delete(IdempotencyKey).where(
+            col(IdempotencyKey.created_at) <= now - IDEMPOTENCY_TTL
+        ),
+        "login_failures": delete(LoginFailure).where(
+            col(LoginFailure.failed_at) <= now - timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
+        ),
+    }
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            return {
+                table: (await connection.execute(statement)).rowcount
+                for table, statement in statements.items()
+            }
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    for table, count in asyncio.run(purge()).items():
+        print(f"{table}: {count} expired rows deleted")

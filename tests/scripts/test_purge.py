@@ -1,0 +1,65 @@
+from datetime import timedelta
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import func, insert, select, update
+
+from app.core.db import utcnow
+from app.crud.idempotency import IdempotencyKey
+from app.models.login_throttle import LoginFailure
+from app.models.user import RefreshToken
+from scripts.purge import purge
+from tests.factories import UserFactory
+
+
+async def count(app: FastAPI, table: type) -> int:
+    async with app.state.engine.connect() as connection:
+        return (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+async def test_purge_deletes_only_expired_rows(
+    app: FastAPI, client: AsyncClient, users: UserFactory
+) -> None:
+    user = await users.create()  # one live refresh token
+    stale = await users.create()
+    await client.post("/api/v1/auth/logout", json={"refresh_token": stale.refresh_token})
+    headers = {**user.headers, "Idempotency-Key": "fresh"}
+    assert (await client.post("/api/v1/posts", json={"title": "t"}, headers=headers)).is_success
+    expired = await users.create()
+    old = utcnow() - timedelta(days=2)
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            insert(IdempotencyKey).values(
+                user_id=user.id,
+                key="old",
+                request_hash="x",
+                status_code=201,
+                headers="{}",
+                body="{}",
+                created_at=old,
+            )
+        )
+        await connection.execute(
+            insert(LoginFailure).values(
+                [
+                    {"key": "ip:1.2.3.4", "failed_at": old},
+                    {"key": "ip:1.2.3.4", "failed_at": utcnow()},
+                ]
+            )
+        )
+        await connection.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == expired.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+    deleted = await purge()
+
+    assert deleted == {"refresh_tokens": 2, "idempotency_keys": 1, "login_failures": 1}
+    assert await count(app, RefreshToken) == 1
+    assert await count(app, IdempotencyKey) == 1
+    assert await count(app, LoginFailure) == 1
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}
+    )
+    assert refreshed.status_code == 200
