@@ -22,19 +22,28 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=F
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
+def invalid_token() -> NotAuthenticated:
+    return NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
+
+
+def token_user_id(request: Request, token: str, settings: Settings) -> int:
+    """The user id a valid access token names (401 otherwise); logged with the request."""
+    user_id = decode_access_token(token, settings.SECRET_KEY)
+    if user_id is None:
+        raise invalid_token()
+    request.state.user_id = user_id
+    return user_id
+
+
 async def get_optional_user(
     request: Request, session: SessionDep, settings: SettingsDep, token: TokenDep
 ) -> User | None:
     """The caller, or None when no token is sent; an invalid token is always 401."""
     if token is None:
         return None
-    user_id = decode_access_token(token, settings.SECRET_KEY)
-    if user_id is None:
-        raise NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
-    user = await session.get(User, user_id)
+    user = await session.get(User, token_user_id(request, token, settings))
     if user is None or not user.is_active:
-        raise NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
-    request.state.user_id = user.id
+        raise invalid_token()
     return user
 
 

@@ -1,21 +1,37 @@
 """Mounts every resource declared in app/models."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlmodel import col
 
 import app.models  # noqa: F401  (declares the resources)
-from app.api.deps import CurrentUser, OptionalUser
+from app.api.deps import SettingsDep, TokenDep, invalid_token, token_user_id
+from app.core.errors import NotAuthenticated
 from app.crud.resource import Viewer, ViewerDeps, registry
 from app.crud.router import build_routers
+from app.models.user import User
+
+ANONYMOUS = Viewer(id=None)
 
 
-async def optional_viewer(user: OptionalUser) -> Viewer:
-    if user is None:
-        return Viewer(id=None)
-    return Viewer(id=user.id, is_superuser=user.is_superuser)
+async def optional_viewer(request: Request, settings: SettingsDep, token: TokenDep) -> Viewer:
+    """The caller as the generic layer sees it: one autocommit query, no ORM session."""
+    if token is None:
+        return ANONYMOUS
+    user_id = token_user_id(request, token, settings)
+    statement = select(User.is_superuser).where(col(User.id) == user_id, col(User.is_active))
+    async with request.app.state.read_engine.connect() as connection:
+        is_superuser = (await connection.execute(statement)).scalar_one_or_none()
+    if is_superuser is None:
+        raise invalid_token()
+    return Viewer(id=user_id, is_superuser=is_superuser)
 
 
-async def required_viewer(user: CurrentUser) -> Viewer:
-    return Viewer(id=user.id, is_superuser=user.is_superuser)
+async def required_viewer(request: Request, settings: SettingsDep, token: TokenDep) -> Viewer:
+    viewer = await optional_viewer(request, settings, token)
+    if viewer.id is None:
+        raise NotAuthenticated()
+    return viewer
 
 
 VIEWERS = ViewerDeps(optional=optional_viewer, required=required_viewer)
