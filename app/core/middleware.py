@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -78,6 +79,9 @@ class RequestContextMiddleware:
                             "path": scope["path"],
                             "status": status,
                             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                            # Behind a trusted proxy, the address it forwarded; and the worker.
+                            "client": scope["client"][0] if scope.get("client") else None,
+                            "pid": os.getpid(),
                         }
                     )
                 )

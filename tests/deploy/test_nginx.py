@@ -1,0 +1,169 @@
+"""The shipped nginx.conf in front of gunicorn (only upstream, port, pid and logs changed)."""
+
+import gzip
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.deploy.conftest import Web
+from tests.deploy.services import (
+    SUPERUSER_EMAIL,
+    SUPERUSER_PASSWORD,
+    free_port,
+    login,
+    nginx_binary,
+    register,
+    running_nginx,
+    unique_email,
+)
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        nginx_binary() is None, reason="nginx is not installed (.ci/run installs it)"
+    ),
+]
+
+MAX_BODY_BYTES = 1024 * 1024
+TIMEOUT = 30
+SECURITY_HEADERS = ("X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")
+
+
+@pytest.fixture(scope="module")
+def nginx_url(web: Web) -> Iterator[str]:
+    with running_nginx(web.port) as (_nginx, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+def client_from(address: str) -> httpx.Client:
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=TIMEOUT) as client:
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"] == f"/problems/{slug}"
+    assert body["title"] and body["detail"]
+
+
+def test_requests_reach_the_app_with_one_header_each(
+    web: Web, nginx_url: str, http: httpx.Client
+) -> None:
+    response = http.get(f"{nginx_url}/health/ready", headers={"X-Request-ID": "via-nginx"})
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] == "via-nginx"
+    for name in (*SECURITY_HEADERS, "X-Request-ID"):
+        assert len(response.headers.get_list(name)) == 1, name
+    assert web.service.access_line("via-nginx")["path"] == "/health/ready"
+
+    # Without one, nginx makes the request id, and the app keeps it.
+    generated = http.get(f"{nginx_url}/health").headers["X-Request-ID"]
+    assert len(generated) == 32
+    assert web.service.access_line(generated)["status"] == 200
+
+
+def test_client_address_and_scheme_come_from_the_edge(web: Web, nginx_url: str) -> None:
+    forged = {
+        "X-Forwarded-For": "198.51.100.7",
+        "X-Forwarded-Proto": "https",
+        "X-Request-ID": "forged-headers",
+    }
+    with client_from("127.0.0.5") as client:
+        response = client.post(
+            f"{nginx_url}/api/v1/auth/register",
+            json={"email": unique_email("edge"), "password": "correct-horse-battery"},
+            headers=forged,
+        )
+    assert response.status_code == 201
+    assert web.service.access_line("forged-headers")["client"] == "127.0.0.5"
+    # The scheme nginx saw and the host and port the client used.
+    user_id = response.json()["id"]
+    assert response.headers["Location"] == f"{nginx_url}/api/v1/users/{user_id}"
+
+
+def test_body_over_limit_gets_413(web: Web, nginx_url: str, http: httpx.Client) -> None:
+    too_big = http.post(
+        f"{nginx_url}/api/v1/auth/register",
+        content=b"x" * (MAX_BODY_BYTES + 1),
+        headers={"Content-Type": "application/json", "X-Request-ID": "too-big"},
+    )
+    assert_problem(too_big, 413, "payload-too-large")
+    assert too_big.headers["X-Request-ID"] == "too-big"
+    assert not [line for line in web.service.access_lines() if line["request_id"] == "too-big"]
+
+    # Exactly the limit passes nginx: the app answers (the body is not valid JSON).
+    at_limit = http.post(
+        f"{nginx_url}/api/v1/auth/register",
+        content=b"x" * MAX_BODY_BYTES,
+        headers={"Content-Type": "application/json", "X-Request-ID": "at-limit"},
+    )
+    assert_problem(at_limit, 422, "validation-error")
+    assert web.service.access_line("at-limit")["status"] == 422
+
+
+def test_login_burst_gets_429(web: Web, nginx_url: str) -> None:
+    def attempt(client: httpx.Client, request_id: str) -> httpx.Response:
+        return client.post(
+            f"{nginx_url}/api/v1/auth/login",
+            data={"username": unique_email("burst"), "password": "wrong-password"},
+            headers={"X-Request-ID": request_id},
+        )
+
+    request_ids = [f"burst-{i}" for i in range(12)]
+    with client_from("127.0.0.6") as client:
+        responses = [attempt(client, request_id) for request_id in request_ids]
+
+    # One at the rate plus the burst of 5 reach the app (which may throttle on its own too)...
+    for request_id in request_ids[:6]:
+        web.service.access_line(request_id)
+    # ...and nginx turns the rest away itself.
+    reached = {line["request_id"] for line in web.service.access_lines()}
+    assert request_ids[-1] not in reached
+    for request_id, response in zip(request_ids, responses, strict=True):
+        if request_id not in reached:
+            assert_problem(response, 429, "too-many-requests")
+            assert int(response.headers["Retry-After"]) > 0
+            assert response.headers["X-Request-ID"] == request_id
+
+    # Another address has its own allowance.
+    with client_from("127.0.0.7") as client:
+        attempt(client, "burst-other-address")
+    web.service.access_line("burst-other-address")
+
+
+def test_large_json_lists_are_gzipped(web: Web, nginx_url: str, http: httpx.Client) -> None:
+    for _ in range(15):
+        assert register(web.base_url, unique_email("gzip")).status_code == 201
+    token = login(web.base_url, SUPERUSER_EMAIL, SUPERUSER_PASSWORD).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+
+    with http.stream(
+        "GET", f"{nginx_url}/api/v1/users?limit=100", headers=headers, timeout=30
+    ) as response:
+        raw = b"".join(response.iter_raw())
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response.headers["Vary"]
+    body = gzip.decompress(raw)
+    assert len(raw) < len(body)
+    assert len(json.loads(body)["items"]) >= 16
+
+    small = http.get(f"{nginx_url}/health", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small.headers
+
+
+def test_app_down_gets_502_problem(http: httpx.Client) -> None:
+    with running_nginx(free_port()) as (_nginx, port):
+        response = http.get(f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": "down"})
+    assert_problem(response, 502, "bad-gateway")
+    assert response.headers["X-Request-ID"] == "down"

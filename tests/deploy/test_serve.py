@@ -1,0 +1,34 @@
+"""VM deploy: scripts/serve migrates a fresh database, then runs gunicorn in its place."""
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.services import (
+    ROOT,
+    SUPERUSER_EMAIL,
+    SUPERUSER_PASSWORD,
+    app_env,
+    free_port,
+    login,
+    running,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def test_serve_migrates_then_serves(create_database: Callable[[], str], tmp_path: Path) -> None:
+    port = free_port()
+    env = app_env(create_database(), PORT=str(port))
+    with running([str(ROOT / "scripts" / "serve")], env, tmp_path, "serve") as serve:
+        wait_until_ready(serve, port)
+        response = login(f"http://127.0.0.1:{port}", SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
+        assert response.status_code == 200
+        # exec: the script's own process is now the gunicorn master, which systemd signals.
+        assert "gunicorn" in Path(f"/proc/{serve.pid}/cmdline").read_text()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=30) == 0, serve.describe()
+    assert f"Created superuser {SUPERUSER_EMAIL}" in serve.stdout()
