@@ -242,7 +242,7 @@ class Repository:
         scope: Mapping[str, Any] | None = None,
         after: list[Any] | None = None,
     ) -> Page:
-        """One page by offset (with the exact total, in the same round trip) or by keyset.
+        """One page by offset (with the exact total, in the same statement) or by keyset.
 
         `scope` pins columns to values (a nested list's parent id); `after` holds the sort
         values of a cursor, and then the total is not counted.
@@ -260,17 +260,17 @@ class Repository:
             total = None
         else:
             offset = params["offset"] or 0
+            # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself
+            # still walks the sort index: one round trip, unlike count(*) OVER () which
+            # materialises and sorts every matching row.
+            count = select(func.count()).select_from(self.table).where(*where)
             statement = (
-                statement.add_columns(func.count().over().label("_total"))
+                statement.add_columns(count.scalar_subquery().label("_total"))
                 .limit(limit)
                 .offset(offset)
             )
             rows = (await connection.execute(statement)).mappings().all()
-            if rows:
-                total = rows[0]["_total"]
-            else:
-                count = select(func.count()).select_from(self._from).where(*where)
-                total = (await connection.execute(count)).scalar_one()
+            total = rows[0]["_total"] if rows else (await connection.execute(count)).scalar_one()
             more = offset + len(rows) < total
         last_key = [rows[-1][name] for name, _ in keys] if rows and more else None
         return Page([self.shape(row) for row in rows], total, last_key)
