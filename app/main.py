@@ -13,6 +13,7 @@ from app.core.db_errors import install_database_error_handlers
 from app.core.errors import add_problem_schemas, install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.sql import Database
 
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After"]
 ALLOWED_HEADERS = [
@@ -33,10 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
-        # Reads run in autocommit: one statement, no BEGIN/ROLLBACK round trips.
-        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.db = Database(engine, settings)
+        await app.state.db.open()
         yield
+        await app.state.db.close()
         await engine.dispose()
 
     app = FastAPIOffline(

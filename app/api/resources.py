@@ -20,8 +20,8 @@ async def optional_viewer(request: Request, settings: SettingsDep, token: TokenD
         return ANONYMOUS
     user_id = token_user_id(request, token, settings)
     statement = select(User.is_superuser).where(col(User.id) == user_id, col(User.is_active))
-    async with request.app.state.read_engine.connect() as connection:
-        is_superuser = (await connection.execute(statement)).scalar_one_or_none()
+    async with request.app.state.db.read() as connection:
+        is_superuser = await connection.scalar(statement)
     if is_superuser is None:
         raise invalid_token()
     return Viewer(id=user_id, is_superuser=is_superuser)

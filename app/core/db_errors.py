@@ -3,9 +3,11 @@
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from psycopg_pool import PoolTimeout
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import SQLModel
 
@@ -13,6 +15,7 @@ from app.core.errors import field_error, problem_response, unhandled_error_respo
 
 RETRY_AFTER_SECONDS = "5"
 QUERY_CANCELED = "57014"  # statement_timeout
+SQLITE_INT_OVERFLOW = "Python int too large to convert to SQLite INTEGER"
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +30,8 @@ def _constraint_columns(name: str | None) -> list[str]:
     return []
 
 
-def _integrity_problem(exc: IntegrityError) -> tuple[int, str, str, list[str]]:
-    """Status, slug, detail and fields of a constraint violation, on PostgreSQL or SQLite."""
-    orig = exc.orig
+def _integrity_problem(orig: Any) -> tuple[int, str, str, list[str]]:
+    """Status, slug, detail and fields of a constraint violation (the driver's error)."""
     sqlstate = getattr(orig, "sqlstate", None)
     diag = getattr(orig, "diag", None)
     message = str(orig)
@@ -47,8 +49,8 @@ def _integrity_problem(exc: IntegrityError) -> tuple[int, str, str, list[str]]:
 
 
 async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, IntegrityError)
-    status, slug, detail, fields = _integrity_problem(exc)
+    orig = exc.orig if isinstance(exc, IntegrityError) else exc
+    status, slug, detail, fields = _integrity_problem(orig)
     errors = [field_error(field, detail, slug) for field in fields] or [
         {"loc": ["body"], "msg": detail, "type": slug}
     ]
@@ -63,6 +65,23 @@ def unavailable(detail: str) -> JSONResponse:
 
 async def _on_data_error(_request: Request, exc: Exception) -> JSONResponse:
     # A value the database cannot hold (out of range, bad encoding) that validation let through.
+    return _out_of_range()
+
+
+async def _on_unbindable_value(request: Request, exc: Exception) -> JSONResponse:
+    """The driver-side twin of a DataError: a value that cannot even be bound.
+
+    SQLite's driver raises a bare OverflowError for integers past 64 bits (PostgreSQL answers
+    DataError), and a bind processor overflows on dates shifted past year 1 or 9999.
+    """
+    if isinstance(exc, StatementError) and isinstance(exc.orig, OverflowError):
+        return _out_of_range()
+    if isinstance(exc, OverflowError) and str(exc) == SQLITE_INT_OVERFLOW:
+        return _out_of_range()
+    return unhandled_error_response(request.scope, exc)
+
+
+def _out_of_range() -> JSONResponse:
     return problem_response(
         422,
         "A value is out of range for the database",
@@ -85,12 +104,31 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     return unhandled_error_response(request.scope, exc)
 
 
+async def _on_driver_error(request: Request, exc: Exception) -> JSONResponse:
+    """The same mapping for statements run on psycopg directly (app/core/sql.py)."""
+    if isinstance(exc, psycopg.IntegrityError):
+        return await _on_integrity_error(request, exc)
+    if isinstance(exc, psycopg.DataError):
+        return _out_of_range()
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        logger.warning("Statement timeout on %s %s", request.method, request.url.path)
+        return unavailable("The query took too long; retry shortly")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+        logger.warning("Database unavailable: %s", exc)
+        return unavailable("The database is not reachable; retry shortly")
+    return unhandled_error_response(request.scope, exc)
+
+
 def install_database_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         IntegrityError: _on_integrity_error,
         DataError: _on_data_error,
         DBAPIError: _on_database_error,
+        StatementError: _on_unbindable_value,
+        OverflowError: _on_unbindable_value,
         PoolTimeoutError: _on_database_error,
+        psycopg.Error: _on_driver_error,
+        PoolTimeout: _on_driver_error,
     }
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)

@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi import Response
 from sqlalchemy import UniqueConstraint, delete, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, Text, col
 
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, Unprocessable
+from app.core.sql import Connection
 
 TTL = timedelta(hours=24)
 REPLAYED_HEADERS = ("Location", "ETag")
@@ -46,10 +46,10 @@ def _lock_id(user_id: int, key: str) -> int:
 
 
 async def stored_response(
-    connection: AsyncConnection, user_id: int, key: str, fingerprint: str
+    connection: Connection, user_id: int, key: str, fingerprint: str
 ) -> Response | None:
     """The response to replay for this key, or None to go ahead (holding the key's lock)."""
-    if connection.dialect.name == "postgresql":
+    if connection.dialect_name == "postgresql":
         locked = await connection.scalar(
             select(func.pg_try_advisory_xact_lock(_lock_id(user_id, key)))
         )
@@ -63,7 +63,7 @@ async def stored_response(
         col(IdempotencyKey.key) == key,
         col(IdempotencyKey.created_at) > utcnow() - TTL,
     )
-    row = (await connection.execute(statement)).mappings().first()
+    row = await connection.row(statement)
     if row is None:
         return None
     if row["request_hash"] != fingerprint:
@@ -81,7 +81,7 @@ async def stored_response(
 
 
 async def remember(
-    connection: AsyncConnection, user_id: int, key: str, fingerprint: str, response: Response
+    connection: Connection, user_id: int, key: str, fingerprint: str, response: Response
 ) -> None:
     """Store the response under the key, in the caller's transaction."""
     await connection.execute(

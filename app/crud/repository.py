@@ -20,12 +20,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, PreconditionFailed, Unprocessable, field_error
+from app.core.sql import Connection, Row
 from app.crud.etag import Tag, format_etag
 from app.crud.params import filter_params, parse_sort, python_type
 from app.crud.resource import Read, Resource, Viewer, Write
@@ -46,9 +45,16 @@ def _escape_like(value: str) -> str:
 
 
 def _as_utc(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    """Filter datetimes in UTC; naive ones are taken as UTC."""
+    if not isinstance(value, datetime):
+        return value
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise Unprocessable(
+            "A datetime filter is out of range in UTC",
+            errors=[{"loc": ["query"], "msg": "datetime out of range", "type": "value_error"}],
+        ) from None
 
 
 def _condition(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
@@ -138,7 +144,7 @@ class Repository:
     def select(self) -> Select[Any]:
         return select(*self.columns).select_from(self._from)
 
-    def shape(self, row: RowMapping) -> dict[str, Any]:
+    def shape(self, row: Row) -> dict[str, Any]:
         """A flat row with labelled embed columns -> the nested representation."""
         item = {column.name: row[column.name] for column in self.table.c}
         for embed in self.resource.embeds:
@@ -146,16 +152,16 @@ class Repository:
             item[embed.name] = nested if any(v is not None for v in nested.values()) else None
         return item
 
-    def etag(self, row: RowMapping) -> str:
+    def etag(self, row: Row) -> str:
         stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.resource.embeds)
         return format_etag(row["version"], stamps)
 
     async def get(
-        self, connection: AsyncConnection, item_id: int, viewer: Viewer
+        self, connection: Connection, item_id: int, viewer: Viewer
     ) -> tuple[dict[str, Any], str]:
         """The representation and its ETag; 404 when missing or invisible to the viewer."""
         statement = self.select().where(self.pk == item_id, self.visible(viewer))
-        row = (await connection.execute(statement)).mappings().first()
+        row = await connection.row(statement)
         if row is None:
             raise NotFound(f"{self.resource.name} {item_id} not found")
         return self.shape(row), self.etag(row)
@@ -235,7 +241,7 @@ class Repository:
 
     async def page(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         params: Mapping[str, Any],
         viewer: Viewer,
         *,
@@ -254,7 +260,7 @@ class Repository:
         statement = self.select().where(*where).order_by(*self.order_by(keys))
         if after is not None:
             statement = statement.where(self.after(keys, after)).limit(limit + 1)
-            rows = (await connection.execute(statement)).mappings().all()
+            rows = await connection.rows(statement)
             more = len(rows) > limit
             rows = rows[:limit]
             total = None
@@ -269,22 +275,20 @@ class Repository:
                 .limit(limit)
                 .offset(offset)
             )
-            rows = (await connection.execute(statement)).mappings().all()
-            total = rows[0]["_total"] if rows else (await connection.execute(count)).scalar_one()
+            rows = await connection.rows(statement)
+            total = rows[0]["_total"] if rows else await connection.scalar(count)
             more = offset + len(rows) < total
         last_key = [rows[-1][name] for name, _ in keys] if rows and more else None
         return Page([self.shape(row) for row in rows], total, last_key)
 
-    async def exists_visible(
-        self, connection: AsyncConnection, item_id: int, viewer: Viewer
-    ) -> bool:
+    async def exists_visible(self, connection: Connection, item_id: int, viewer: Viewer) -> bool:
         statement = select(self.pk).where(self.pk == item_id, self.visible(viewer))
-        return (await connection.execute(statement)).first() is not None
+        return await connection.row(statement) is not None
 
     # -- writes -----------------------------------------------------------------------------
 
     async def check_parents(
-        self, connection: AsyncConnection, values: Mapping[str, Any], viewer: Viewer
+        self, connection: Connection, values: Mapping[str, Any], viewer: Viewer
     ) -> None:
         """Referenced parents must exist and be visible to the writer (else 422)."""
         for parent in self.resource.parents:
@@ -295,7 +299,7 @@ class Repository:
                 raise missing_reference(parent.field, parent_id)
 
     async def create(
-        self, connection: AsyncConnection, values: dict[str, Any], viewer: Viewer
+        self, connection: Connection, values: dict[str, Any], viewer: Viewer
     ) -> tuple[dict[str, Any], str]:
         await self.check_parents(connection, values, viewer)
         now = utcnow()
@@ -303,19 +307,20 @@ class Repository:
         if self.resource.owner_field:
             values[self.resource.owner_field] = viewer.id
         statement = insert(self.table).values(values).returning(self.pk)
-        result = await self.execute_write(connection, statement, values)
-        return await self.get(connection, result.scalar_one(), viewer)
+        created = await self.execute_write(connection, statement, values)
+        assert created is not None
+        return await self.get(connection, created["id"], viewer)
 
     async def execute_write(
-        self, connection: AsyncConnection, statement: Any, values: Mapping[str, Any]
-    ) -> Any:
-        """Run an INSERT/UPDATE; name the field of a missing reference even on SQLite.
+        self, connection: Connection, statement: Any, values: Mapping[str, Any]
+    ) -> Row | None:
+        """Run an INSERT/UPDATE ... RETURNING; name a missing reference's field even on SQLite.
 
         PostgreSQL names the violated constraint (mapped in app/core/db_errors.py); SQLite
         only says "FOREIGN KEY constraint failed", so look up which reference is missing.
         """
         try:
-            return await connection.execute(statement)
+            return await connection.row(statement)
         except IntegrityError as error:
             if "FOREIGN KEY constraint failed" not in str(error.orig):
                 raise
@@ -324,7 +329,7 @@ class Repository:
                 for key in column.foreign_keys if value is not None else ():
                     target = key.column
                     found = select(target).where(target == value)
-                    if (await connection.execute(found)).first() is None:
+                    if await connection.row(found) is None:
                         raise Unprocessable(
                             f"{column.name} {value} does not exist",
                             slug="missing-reference",
@@ -345,7 +350,7 @@ class Repository:
 
     async def update(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         item_id: int,
         changes: dict[str, Any],
         viewer: Viewer,
@@ -360,13 +365,13 @@ class Repository:
             .values(**changes, updated_at=utcnow(), version=self.table.c.version + 1)
             .returning(self.pk)
         )
-        if (await self.execute_write(connection, statement, changes)).first() is None:
+        if await self.execute_write(connection, statement, changes) is None:
             await self._explain_refusal(connection, item_id, viewer)
         return await self.get(connection, item_id, viewer)
 
     async def delete(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         item_id: int,
         viewer: Viewer,
         if_match: list[Tag] | None = None,
@@ -376,7 +381,7 @@ class Repository:
             .where(*self._write_target(item_id, viewer, if_match))
             .returning(self.pk)
         )
-        if (await connection.execute(statement)).first() is None:
+        if await connection.row(statement) is None:
             await self._explain_refusal(connection, item_id, viewer)
 
     def _write_target(
@@ -393,17 +398,15 @@ class Repository:
             parts.append(subquery.is_(None) if stamp is None else subquery == stamp)
         return and_(*parts)
 
-    async def _explain_refusal(
-        self, connection: AsyncConnection, item_id: int, viewer: Viewer
-    ) -> None:
+    async def _explain_refusal(self, connection: Connection, item_id: int, viewer: Viewer) -> None:
         """A conditional write touched nothing: say why (404, then 403, then 412)."""
         statement = select(self.writable(viewer).label("writable")).where(
             self.pk == item_id, self.visible(viewer)
         )
-        row = (await connection.execute(statement)).first()
+        row = await connection.row(statement)
         if row is None:
             raise NotFound(f"{self.resource.name} {item_id} not found")
-        if not row.writable:
+        if not row["writable"]:
             raise Forbidden(f"You may not change this {self.resource.name}")
         raise PreconditionFailed(
             f"{self.resource.name} {item_id} has changed since the given If-Match tag"

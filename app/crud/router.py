@@ -79,7 +79,7 @@ class ResourceRoutes:
                     slug="invalid-cursor",
                     errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
                 ) from None
-        async with request.app.state.read_engine.connect() as connection:
+        async with request.app.state.db.read() as connection:
             if parent is not None and not await parent[0].exists_visible(
                 connection, parent[1], viewer
             ):
@@ -157,7 +157,7 @@ class ResourceRoutes:
                 viewer: ReadViewer,
                 if_none_match: IfNoneMatch = None,
             ) -> Any:
-                async with request.app.state.read_engine.connect() as connection:
+                async with request.app.state.db.read() as connection:
                     item, etag = await repository.get(connection, item_id, viewer)
                 if none_match(if_none_match, etag):
                     return Response(
@@ -186,7 +186,7 @@ class ResourceRoutes:
                 fingerprint = idempotency.request_hash(
                     request.url.path, data.model_dump(mode="json")
                 )  # type: ignore[attr-defined]
-                async with request.app.state.engine.begin() as connection:
+                async with request.app.state.db.write() as connection:
                     if idempotency_key is not None:
                         replay = await idempotency.stored_response(
                             connection, viewer.id, idempotency_key, fingerprint
@@ -211,7 +211,7 @@ class ResourceRoutes:
             if_match: str | None,
         ) -> Response:
             tags = parse_if_match(if_match, embeds)
-            async with request.app.state.engine.begin() as connection:
+            async with request.app.state.db.write() as connection:
                 item, etag = await repository.update(connection, item_id, changes, viewer, tags)
             return self.item_response(item, etag)
 
@@ -267,7 +267,7 @@ class ResourceRoutes:
                 if_match: IfMatch = None,
             ) -> None:
                 tags = parse_if_match(if_match, embeds)
-                async with request.app.state.engine.begin() as connection:
+                async with request.app.state.db.write() as connection:
                     await repository.delete(connection, item_id, viewer, tags)
 
         for parent in resource.parents:

@@ -5,11 +5,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ConfigDict
 from sqlalchemy import Index, Text, delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, col
 
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import NotFound, problem_responses
+from app.core.sql import Connection
 from app.crud.repository import Repository
 from app.crud.resource import Embed, Resource, Viewer, ViewerDeps, register
 from app.crud.router import ItemId
@@ -80,8 +80,8 @@ def visible_posts(table: type[Post], viewer: Viewer) -> object:
     return or_(table.published, table.owner_id == viewer.id)
 
 
-def insert_ignoring_duplicates(connection: AsyncConnection) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+def insert_ignoring_duplicates(connection: Connection) -> Any:
+    dialect = postgresql if connection.dialect_name == "postgresql" else sqlite
     return dialect.insert(PostVote).on_conflict_do_nothing()
 
 
@@ -99,7 +99,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
     )
     async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
         """Add the caller's vote; voting twice changes nothing."""
-        async with request.app.state.engine.begin() as connection:
+        async with request.app.state.db.write() as connection:
             if not await repository.exists_visible(connection, item_id, viewer):
                 raise NotFound(f"Post {item_id} not found")
             statement = insert_ignoring_duplicates(connection)
@@ -114,15 +114,15 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
     )
     async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
         """Remove the caller's vote; 404 when there is none."""
-        async with request.app.state.engine.begin() as connection:
+        async with request.app.state.db.write() as connection:
             if not await repository.exists_visible(connection, item_id, viewer):
                 raise NotFound(f"Post {item_id} not found")
-            result = await connection.execute(
+            removed = await connection.row(
                 delete(PostVote)
                 .where(col(PostVote.post_id) == item_id, col(PostVote.user_id) == viewer.id)
                 .returning(col(PostVote.post_id))
             )
-            if result.first() is None:
+            if removed is None:
                 raise NotFound(f"You have not voted for post {item_id}")
 
 

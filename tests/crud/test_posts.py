@@ -9,7 +9,6 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.models.post import Post
 from tests.crud.conftest import Blog
@@ -50,17 +49,25 @@ async def total_posts(client: AsyncClient) -> int:
 
 
 @contextmanager
-def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+def counted_statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every statement the app sends: on the SQLAlchemy engine and on the driver path."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    def observe(sql: str, _connection: int) -> None:
+        if sql != "END":
+            statements.append(sql)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    app.state.db.observers.append(observe)
     try:
         yield statements
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)
+        app.state.db.observers.remove(observe)
 
 
 # create
@@ -400,10 +407,8 @@ async def test_superuser_posts_are_owned_by_the_superuser(
 async def test_listing_posts_with_owners_costs_one_statement(
     app: FastAPI, client: AsyncClient, users: UserFactory, blog: Blog
 ) -> None:
-    engine = app.state.engine
-
     async def list_posts(headers: dict[str, str] | None = None) -> tuple[list[Any], int]:
-        with counted_statements(engine) as statements:
+        with counted_statements(app) as statements:
             response = await client.get(POSTS, params={"limit": 20}, headers=headers)
         assert response.status_code == 200
         return response.json()["items"], len(statements)
