@@ -285,6 +285,11 @@ class Repository:
         statement = select(self.pk).where(self.pk == item_id, self.visible(viewer))
         return await connection.row(statement) is not None
 
+    async def require_visible(self, connection: Connection, item_id: int, viewer: Viewer) -> None:
+        """404 unless the row exists and the viewer may see it."""
+        if not await self.exists_visible(connection, item_id, viewer):
+            raise NotFound(f"{self.resource.name} {item_id} not found")
+
     # -- writes -----------------------------------------------------------------------------
 
     async def check_parents(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
 
-from app.core.errors import Forbidden, NotFound, Unprocessable, problem_responses
+from app.core.errors import Forbidden, Unprocessable, problem_responses
 from app.crud import idempotency
 from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
@@ -80,10 +80,8 @@ class ResourceRoutes:
                     errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
                 ) from None
         async with request.app.state.db.read() as connection:
-            if parent is not None and not await parent[0].exists_visible(
-                connection, parent[1], viewer
-            ):
-                raise NotFound(f"{parent[0].resource.name} {parent[1]} not found")
+            if parent is not None:
+                await parent[0].require_visible(connection, parent[1], viewer)
             page: Page = await self.repository.page(
                 connection, params, viewer, scope=scope, after=after
             )

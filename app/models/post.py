@@ -100,8 +100,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
     async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
         """Add the caller's vote; voting twice changes nothing."""
         async with request.app.state.db.write() as connection:
-            if not await repository.exists_visible(connection, item_id, viewer):
-                raise NotFound(f"Post {item_id} not found")
+            await repository.require_visible(connection, item_id, viewer)
             statement = insert_ignoring_duplicates(connection)
             await connection.execute(statement.values(post_id=item_id, user_id=viewer.id))
 
@@ -115,8 +114,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
     async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
         """Remove the caller's vote; 404 when there is none."""
         async with request.app.state.db.write() as connection:
-            if not await repository.exists_visible(connection, item_id, viewer):
-                raise NotFound(f"Post {item_id} not found")
+            await repository.require_visible(connection, item_id, viewer)
             removed = await connection.row(
                 delete(PostVote)
                 .where(col(PostVote.post_id) == item_id, col(PostVote.user_id) == viewer.id)
