@@ -14,7 +14,7 @@ from app.core.errors import BadRequest
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_VERSION = 2**31 - 1
 _ENTITY_TAG = re.compile(r'^(W/)?"([^"]*)"$')
-_STRONG_PARTS = re.compile(r"^\d+(\.\d+)*$")
+_STRONG_PARTS = re.compile(r"^\d{1,20}(\.\d{1,20})*$")  # ours: a version and µs stamps
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,18 @@ def missing_reference(field: str, value: Any) -> Unprocessable:
     )
 
 
+def reject_nul(values: Mapping[str, Any], location: str) -> None:
+    """NUL characters never reach the database (PostgreSQL refuses them, SQLite keeps them)."""
+    errors = [
+        {"loc": [location, name], "msg": "may not contain NUL characters", "type": "nul"}
+        for name, value in values.items()
+        if "\x00" in (value if isinstance(value, str) else "")
+        or (isinstance(value, list) and any("\x00" in str(item) for item in value))
+    ]
+    if errors:
+        raise Unprocessable("Text may not contain NUL characters", errors=errors)
+
+
 class Repository:
     """Builds and runs the statements of one declared resource."""
 
@@ -167,6 +179,7 @@ class Repository:
         return self.shape(row), self.etag(row)
 
     def where(self, params: Mapping[str, Any], viewer: Viewer) -> list[ColumnElement[bool]]:
+        reject_nul(params, "query")
         clauses = [self.visible(viewer)]
         for param, (field, operator) in self.filters.items():
             value = params.get(param)
@@ -306,6 +319,7 @@ class Repository:
     async def create(
         self, connection: Connection, values: dict[str, Any], viewer: Viewer
     ) -> tuple[dict[str, Any], str]:
+        reject_nul(values, "body")
         await self.check_parents(connection, values, viewer)
         now = utcnow()
         values = {**values, "created_at": now, "updated_at": now, "version": 1}
@@ -363,6 +377,7 @@ class Repository:
     ) -> tuple[dict[str, Any], str]:
         """Apply `changes` atomically: the If-Match check is part of the UPDATE's WHERE."""
         self.reject_nulls(changes)
+        reject_nul(changes, "body")
         await self.check_parents(connection, changes, viewer)
         statement = (
             update(self.table)

@@ -1,6 +1,7 @@
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Strict
 from sqlmodel import Field, SQLModel, select
 
 from app.crud.resource import Parent, Resource, Viewer, register
@@ -23,7 +24,7 @@ class Comment(CommentBase, Versioned, table=True):
 class CommentCreate(CommentBase):
     model_config = ConfigDict(extra="forbid")
 
-    post_id: int = Field(ge=1)
+    post_id: Annotated[int, Strict()] = Field(ge=1)  # JSON `true` is not post 1
 
 
 class CommentUpdate(SQLModel):
