@@ -1,14 +1,12 @@
 """Conditional requests on generated resources: ETag, If-None-Match, If-Match, PUT, 405."""
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
-from sqlalchemy import event, select
+from sqlalchemy import select, text
 
 from app.models.post import Post
 from tests.crud.conftest import Blog
@@ -521,68 +519,43 @@ async def test_405_keeps_the_allow_header(
 # the lost-update race
 
 
-@contextmanager
-def transaction_log(app: FastAPI) -> Iterator[list[tuple[str, int]]]:
-    """(event, connection id) for each conditional UPDATE of posts and each commit/rollback."""
-    log: list[tuple[str, int]] = []
-    engine = app.state.engine.sync_engine
-
-    def on_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE POSTS"):
-            log.append(("update", id(conn.connection.dbapi_connection)))
-
-    def on_commit(conn: Any) -> None:
-        log.append(("commit", id(conn.connection.dbapi_connection)))
-
-    def on_rollback(conn: Any) -> None:
-        log.append(("rollback", id(conn.connection.dbapi_connection)))
-
-    listeners = [
-        ("before_cursor_execute", on_execute),
-        ("commit", on_commit),
-        ("rollback", on_rollback),
-    ]
-    for name, listener in listeners:
-        event.listen(engine, name, listener)
-    try:
-        yield log
-    finally:
-        for name, listener in listeners:
-            event.remove(engine, name, listener)
-
-
-def overlapped(log: list[tuple[str, int]]) -> bool:
-    """True when the second UPDATE ran while the first one's transaction was still open."""
-    first = next(i for i, (name, _) in enumerate(log) if name == "update")
-    connection = log[first][1]
-    ends = (
-        i
-        for i, (name, conn) in enumerate(log)
-        if i > first and conn == connection and name != "update"
+async def wait_for_lock_waiters(app: FastAPI, count: int) -> int:
+    """Poll PostgreSQL until `count` other sessions of this database wait on a lock."""
+    statement = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
     )
-    end = next(ends, len(log))
-    return any(name == "update" and conn != connection for name, conn in log[first + 1 : end])
+    waiting = 0
+    async with app.state.engine.connect() as connection:
+        for _ in range(500):  # up to about 10 s
+            waiting = (await connection.execute(statement)).scalar_one()
+            if waiting >= count:
+                break
+            await asyncio.sleep(0.02)
+    return waiting  # type: ignore[no-any-return]
 
 
 @pytest.mark.postgres
 async def test_concurrent_patches_with_the_same_if_match_one_wins(
-    app: FastAPI, client: AsyncClient, users: UserFactory, alice: TestUser, blog: Blog
+    app: FastAPI, client: AsyncClient, alice: TestUser, blog: Blog
 ) -> None:
-    post = await blog.post(alice)
-    # Open a few pooled connections first, so that neither request waits for a new one.
-    await asyncio.gather(*(client.get(f"{POSTS}/{post['id']}") for _ in range(6)))
-    overlapping = 0
-    rounds = 8
-    for round_ in range(rounds):
+    """Both PATCHes are held at the row lock together, then released at once."""
+    for round_ in range(4):
         post = await blog.post(alice, content="start")
         tag = await etag_of(client, post["id"])
         headers = {**alice.headers, "If-Match": tag}
         url = f"{POSTS}/{post['id']}"
-        with transaction_log(app) as log:
-            responses = await asyncio.gather(
-                client.patch(url, json={"content": f"first {round_}"}, headers=headers),
-                client.patch(url, json={"content": f"second {round_}"}, headers=headers),
-            )
+        async with app.state.engine.connect() as locker:
+            lock = select(Post.id).where(Post.id == post["id"]).with_for_update()  # type: ignore[arg-type]
+            await locker.execute(lock)
+            requests = [
+                asyncio.create_task(client.patch(url, json={"content": name}, headers=headers))
+                for name in (f"first {round_}", f"second {round_}")
+            ]
+            waiting = await wait_for_lock_waiters(app, 2)
+            await locker.commit()
+        responses = await asyncio.gather(*requests)
+        assert waiting == 2, "both writes should have been in flight at once"
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [200, 412], [r.text for r in responses]
         winner = next(r for r in responses if r.status_code == 200)
@@ -592,10 +565,23 @@ async def test_concurrent_patches_with_the_same_if_match_one_wins(
         assert now.json()["content"] == winner.json()["content"]
         assert now.headers["etag"] == winner.headers["etag"]
         assert await stored_version(app, post["id"]) == 2
-        assert [name for name, _ in log].count("update") == 2, log
-        overlapping += overlapped(log)
-    # Most rounds must really race: both UPDATEs in flight on two connections at once.
-    assert overlapping >= rounds // 2, f"only {overlapping}/{rounds} rounds overlapped"
+
+
+@pytest.mark.postgres
+async def test_concurrent_patches_with_the_same_if_match_race_freely(
+    app: FastAPI, client: AsyncClient, alice: TestUser, blog: Blog
+) -> None:
+    """Without a held lock: two requests fired together, several times."""
+    for round_ in range(8):
+        post = await blog.post(alice, content="start")
+        headers = {**alice.headers, "If-Match": await etag_of(client, post["id"])}
+        url = f"{POSTS}/{post['id']}"
+        responses = await asyncio.gather(
+            client.patch(url, json={"content": f"first {round_}"}, headers=headers),
+            client.patch(url, json={"content": f"second {round_}"}, headers=headers),
+        )
+        assert sorted(r.status_code for r in responses) == [200, 412], [r.text for r in responses]
+        assert await stored_version(app, post["id"]) == 2
 
 
 async def test_concurrent_patches_without_if_match_all_apply(
