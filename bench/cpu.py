@@ -70,14 +70,16 @@ def difference(before: Snapshot, after: Snapshot, load_cpu: float) -> dict[str, 
         str(pid): round((ticks - before.workers.get(pid, 0)) / TICK, 2)
         for pid, ticks in after.workers.items()
     }
-    recycled = (after.reaped - before.reaped) / TICK
+    gone = set(before.workers) - set(after.workers)
+    # The master's cutime grows by a reaped worker's whole life; count only this round's part.
+    recycled = (after.reaped - before.reaped - sum(before.workers[pid] for pid in gone)) / TICK
     server = sum(workers.values()) + recycled  # type: ignore[arg-type]
     postgres = (after.postgres - before.postgres) / TICK
     busy = (after.busy - before.busy) / TICK
     return {
         "worker_cpu": workers,
-        "recycled_workers": len(set(before.workers) - set(after.workers)),
-        "recycled_cpu": round(recycled, 2),
+        "recycled_workers": len(gone),
+        "recycled_cpu": round(max(recycled, 0.0), 2),
         "postgres_cpu": round(postgres, 2),
         "wrk_cpu": round(load_cpu, 2),
         "other_cpu": round(max(busy - server - postgres - load_cpu, 0.0), 2),

@@ -12,6 +12,7 @@ import resource
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,15 @@ class Target:
     master: int  # the gunicorn master's pid
 
 
-def script_args(endpoint: str, args: argparse.Namespace) -> list[str]:
+def first_cursor(target: Target) -> str:
+    """The next_cursor of the first page: where the cursor walk starts."""
+    with urllib.request.urlopen(f"{target.url}/api/v1/posts?limit=20", timeout=60) as response:
+        return str(json.load(response)["next_cursor"])
+
+
+def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list[str]:
+    if endpoint == "cursor":
+        return [first_cursor(target)]
     return {
         "get": [str(args.posts), str(UNPUBLISHED_EVERY)],
         "list": [str(args.max_offset)],
@@ -54,7 +63,7 @@ def wrk_command(
         str(WRK_SCRIPTS / f"{endpoint}.lua"),
         target.url,
         "--",
-        *script_args(endpoint, args),
+        *script_args(target, endpoint, args),
     ]
 
 
@@ -65,9 +74,10 @@ def children_cpu() -> float:
 
 def run(target: Target, endpoint: str, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
     """One wrk run: its result line plus the CPU accounting of the round."""
+    command = wrk_command(target, endpoint, seconds, args)
     before, load_before = snapshot(target.master), children_cpu()
     completed = subprocess.run(
-        wrk_command(target, endpoint, seconds, args),
+        command,
         capture_output=True,
         text=True,
         check=False,
