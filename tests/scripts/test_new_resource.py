@@ -1,0 +1,151 @@
+"""scripts/new_resource.py: refusals here, and the whole scaffold in a copy of the project."""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+from app.core.config import get_settings
+from scripts.new_resource import main
+from scripts.scaffold import SpecError, parse_field
+from tests.conftest import IS_POSTGRES, ROOT
+
+BOOK = [
+    "Book",
+    "title:str:unique:max=120",
+    "author:str",
+    "pages:int?",
+    "price:decimal?",
+    "rating:float?",
+    "in_print:bool?",
+    "published_on:date?",
+    "released_at:datetime?",
+    "code:uuid?",
+    "notes:text?",
+    "post:fk?",
+    "editor_id:user:fk?",
+    "--owner",
+    "--search",
+    "title,author",
+]
+NOT_COPIED = shutil.ignore_patterns(
+    ".venv", ".git", "app.db", "app.db-*", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["Post", "title:str"], "a table named 'posts' exists already"),
+        (["Class", "name:str"], "resource name 'class' is a Python keyword"),
+        (["Thing", "def:str"], "field 'def' is a Python keyword"),
+        (["Thing", "limit:int"], "field 'limit' is reserved"),
+        (["Thing", "name:text:unique", "name:str"], "field 'name' is given twice"),
+        (["Thing", "size:huge"], "unknown type 'huge'"),
+        (["Thing", "book:fk"], "no resource named 'book'"),
+        (["Thing", "name:str", "--write", "owner"], "need --owner"),
+        (["Thing", "size:int", "--search", "size"], "search fields are str or text"),
+        (["Thing"], "give at least one field"),
+    ],
+)
+def test_refusals_name_the_problem_and_write_nothing(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(path.name for path in (ROOT / "app" / "models").iterdir())
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert sorted(path.name for path in (ROOT / "app" / "models").iterdir()) == before
+
+
+def test_field_specs() -> None:
+    title = parse_field("title:str:unique:max=80")
+    assert (title.name, title.kind, title.unique, title.max_length) == ("title", "str", True, 80)
+    post = parse_field("post:fk?")
+    assert (post.name, post.kind, post.target_name, post.optional) == (
+        "post_id",
+        "fk",
+        "post",
+        True,
+    )
+    editor = parse_field("editor_id:user:fk:index")
+    assert (editor.name, editor.target_name, editor.optional) == ("editor_id", "user", False)
+    with pytest.raises(SpecError, match="ends in _id"):
+        parse_field("editor:user:fk")
+    with pytest.raises(SpecError, match="unknown option"):
+        parse_field("pages:int:max=3")
+
+
+@pytest.fixture
+def test_database_url() -> Iterator[str | None]:
+    """For the copy's own suite: a throw-away PostgreSQL database on that pass, else SQLite."""
+    if not IS_POSTGRES:
+        yield None
+        return
+    import psycopg
+
+    server = make_url(get_settings().DATABASE_URL)
+    admin = server.set(drivername="postgresql", database="postgres")
+    name = f"scaffold_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> None:
+    """Scaffold in a copy, migrate a fresh database, then the generated tests pass there."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    (project / ".venv").symlink_to(sys.prefix)  # alembic.ini's ruff hook runs .venv/bin/ruff
+    env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, *args],
+            cwd=project,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    scaffolded = run("scripts/new_resource.py", *BOOK)
+    assert "Upgrading sqlite+aiosqlite:///" in scaffolded.stdout
+    for path in ("app/models/book.py", "tests/crud/test_books.py", "app/models/__init__.py"):
+        assert f"  {path}\n" in scaffolded.stdout
+    assert "_add_books.py" in scaffolded.stdout
+    assert "alembic upgrade head && scripts/test tests/crud/test_books.py" in scaffolded.stdout
+    assert "from app.models import book as book" in (project / "app/models/__init__.py").read_text()
+
+    run("-m", "alembic", "upgrade", "head")
+    checked = run("-m", "alembic", "check")
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
+    run("-m", "ruff", "check", "app/models", "tests/crud", "alembic")
+
+    again = subprocess.run(
+        [sys.executable, "scripts/new_resource.py", *BOOK],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+
+    suite = {"TEST_DATABASE_URL": test_database_url} if test_database_url else {}
+    tested = run(
+        "-m", "pytest", "tests/crud/test_books.py", "-q", "-p", "no:cacheprovider", **suite
+    )
+    assert " passed" in tested.stdout and "failed" not in tested.stdout
