@@ -20,8 +20,8 @@ from app.core.security import (
     verify_password,
 )
 from app.models.login_throttle import (
-    check_login_allowed,
-    record_login_failure,
+    claim_attempt,
+    forgive_attempt,
     reset_login_failures,
     throttle_keys,
 )
@@ -111,16 +111,18 @@ async def login(
     settings: SettingsDep,
 ) -> TokenPair:
     keys = throttle_keys(client_address(request, settings.PROXY_HOPS), form.username)
-    await check_login_allowed(
+    attempt = await claim_attempt(
         session, keys, settings.LOGIN_MAX_FAILURES, settings.LOGIN_WINDOW_SECONDS
     )
     user = await get_user_by_email(session, form.username)
     hashed = user.hashed_password if user is not None else None
-    if not await verify_password(form.password, hashed) or user is None:
-        await record_login_failure(session, keys)
-        await session.commit()
+    matches = await verify_password(form.password, hashed, rounds=settings.BCRYPT_ROUNDS)
+    if not matches or user is None:
+        # The claimed attempt stays recorded as the failure.
         raise NotAuthenticated("Incorrect email or password", slug="invalid-credentials")
+    await forgive_attempt(session, attempt)
     if not user.is_active:
+        await session.commit()
         raise Forbidden("This account is inactive", slug="inactive-user")
     await reset_login_failures(session, keys[1])
     tokens = await issue_tokens(session, user, settings)

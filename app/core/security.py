@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import bcrypt
 import jwt
@@ -13,8 +14,7 @@ from app.core.db import utcnow
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
 BCRYPT_MAX_BYTES = 72
-# Spent on logins for unknown emails so their timing matches a real check.
-_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(4))
+DEFAULT_ROUNDS = 12  # Settings.BCRYPT_ROUNDS's default
 
 
 def password_fits_bcrypt(password: str) -> bool:
@@ -27,16 +27,25 @@ async def hash_password(password: str, rounds: int) -> str:
     return hashed.decode()
 
 
-async def verify_password(password: str, hashed: str | None) -> bool:
+@lru_cache
+def _dummy_hash(rounds: int) -> bytes:
+    return bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds))
+
+
+async def verify_password(
+    password: str, hashed: str | None, *, rounds: int = DEFAULT_ROUNDS
+) -> bool:
     """Check a password without revealing, by timing, whether the account exists.
 
-    Over-long passwords never match (bcrypt 5 refuses them); they still spend a check.
+    With no hash (an unknown email) a dummy hash of the app's cost, `rounds`, is checked, so
+    the answer takes as long as for a real account. Over-long passwords never match (bcrypt 5
+    refuses them); they still spend a check.
     """
     candidate = password.encode()
     fits = password_fits_bcrypt(password)
     if not fits:
         candidate = candidate[:BCRYPT_MAX_BYTES]
-    target = hashed.encode() if hashed else _DUMMY_HASH
+    target = hashed.encode() if hashed else await run_in_threadpool(_dummy_hash, rounds)
     matches = await run_in_threadpool(bcrypt.checkpw, candidate, target)
     return matches and fits and hashed is not None
 
