@@ -10,6 +10,12 @@ from app.core.security import hash_password, password_fits_bcrypt
 from app.crud.table import Timestamps
 
 
+def _no_nul(text: str | None) -> str | None:
+    if text is not None and "\x00" in text:
+        raise ValueError("may not contain NUL characters")
+    return text
+
+
 def _lower(email: str | None) -> str | None:
     return email.lower() if email is not None else None
 
@@ -25,6 +31,7 @@ class UserBase(SQLModel):
     full_name: str | None = Field(default=None, max_length=255)
 
     _lower_email = field_validator("email")(_lower)
+    _no_nul_name = field_validator("full_name")(_no_nul)
 
 
 class User(UserBase, Timestamps, table=True):
@@ -54,6 +61,7 @@ class UserUpdateMe(SQLModel):
     full_name: str | None = Field(default=None, max_length=255)
 
     _lower_email = field_validator("email")(_lower)
+    _no_nul_name = field_validator("full_name")(_no_nul)
 
 
 class UserUpdate(UserUpdateMe):
