@@ -14,7 +14,7 @@ from app.core.errors import BadRequest
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_VERSION = 2**31 - 1
 _ENTITY_TAG = re.compile(r'^(W/)?"([^"]*)"$')
-_STRONG_PARTS = re.compile(r"^\d{1,20}(\.\d{1,20})*$")  # ours: a version and µs stamps
+_OUR_TAG = re.compile(r"^\d{1,20}(\.\d{1,20})*$")  # ours: a version and µs stamps
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,16 @@ def none_match(header: str | None, current: str) -> bool:
 
 
 def parse_if_match(header: str | None, embeds: int) -> list[Tag] | None:
-    """The strong tags an `If-Match` accepts; None when absent or `*` (any current row)."""
+    """The tags an `If-Match` accepts; None when absent or `*` (any current row)."""
     if header is None or header.strip() == "*":
         return None
     tags = []
-    for weak, opaque in _entity_tags(header):
+    # A weak tag matches too: ours name a version of the record, not bytes, and a gzipping
+    # proxy (nginx) turns every tag it compresses into a weak one.
+    for _weak, opaque in _entity_tags(header):
         parts = opaque.split(".")
-        if weak or not _STRONG_PARTS.match(opaque) or len(parts) != embeds + 1:
-            continue  # can never match: strong comparison against our tag format
+        if not _OUR_TAG.match(opaque) or len(parts) != embeds + 1:
+            continue  # not one of our tags: it can never match
         numbers = [int(part) for part in parts]
         try:
             stamps = tuple(int_to_stamp(n) for n in numbers[1:])
