@@ -29,6 +29,8 @@ def python_type(resource: Resource, field: str) -> type:
     annotation = resource.table.model_fields[field].annotation
     if get_origin(annotation) in (Union, UnionType):
         annotation = next(arg for arg in get_args(annotation) if arg is not NoneType)
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
     return annotation if isinstance(annotation, type) else str
 
 
