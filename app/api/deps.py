@@ -10,8 +10,11 @@ from app.core.security import decode_access_token
 from app.models.user import User
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was built with (`create_app(settings)`), not the process's."""
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with (`create_app(settings)`), not the process's.
+
+    `async` on purpose: FastAPI runs a plain `def` dependency in the threadpool.
+    """
     settings: Settings = request.app.state.settings
     return settings
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 import app.models  # noqa: F401  (declares the resources)
-from app.api.deps import SettingsDep, TokenDep, invalid_token, token_user_id
+from app.api.deps import TokenDep, invalid_token, token_user_id
 from app.core.errors import NotAuthenticated
 from app.crud.resource import Viewer, ViewerDeps, registry
 from app.crud.router import build_routers
@@ -14,11 +14,11 @@ from app.models.user import User
 ANONYMOUS = Viewer(id=None)
 
 
-async def optional_viewer(request: Request, settings: SettingsDep, token: TokenDep) -> Viewer:
+async def optional_viewer(request: Request, token: TokenDep) -> Viewer:
     """The caller as the generic layer sees it: one autocommit query, no ORM session."""
     if token is None:
         return ANONYMOUS
-    user_id = token_user_id(request, token, settings)
+    user_id = token_user_id(request, token, request.app.state.settings)
     statement = select(User.is_superuser).where(col(User.id) == user_id, col(User.is_active))
     async with request.app.state.db.read() as connection:
         is_superuser = await connection.scalar(statement)
@@ -27,8 +27,8 @@ async def optional_viewer(request: Request, settings: SettingsDep, token: TokenD
     return Viewer(id=user_id, is_superuser=is_superuser)
 
 
-async def required_viewer(request: Request, settings: SettingsDep, token: TokenDep) -> Viewer:
-    viewer = await optional_viewer(request, settings, token)
+async def required_viewer(request: Request, token: TokenDep) -> Viewer:
+    viewer = await optional_viewer(request, token)
     if viewer.id is None:
         raise NotAuthenticated()
     return viewer

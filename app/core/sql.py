@@ -2,18 +2,24 @@
 
 On PostgreSQL they run straight on psycopg's own pool: each statement shape is compiled
 once (keyed like SQLAlchemy's own cache), reads are autocommit (no BEGIN/ROLLBACK) and
-there is no pre-ping; psycopg prepares the hot statements server-side by itself. A broken
-connection surfaces as 503 once and is then discarded by the pool. Elsewhere (SQLite) the
-same statements run on the SQLAlchemy engine.
+there is no pre-ping; psycopg prepares the hot statements server-side by itself. Elsewhere
+(SQLite) the same statements run on the SQLAlchemy engine.
+
+Outages: a broken connection surfaces as 503 once. From then on, until one direct connection
+succeeds, requests do not queue on the pool (whose reconnect attempts back off for minutes)
+but share one connection attempt, so they answer 503 within DB_CONNECT_TIMEOUT; when it
+succeeds, the pool is replaced by a fresh one, discarding every stale connection at once.
+Waiting for a busy pool (up to DB_POOL_TIMEOUT) stays a wait, not an error.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection as PsycopgConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
@@ -21,6 +27,8 @@ from sqlalchemy.sql import Executable
 from app.core.config import Settings
 
 Row = Mapping[str, Any]
+# Values for a statement's named `bindparam()`s: such a statement is compiled once and reused.
+Params = Mapping[str, Any]
 # (sql, connection id): called for each statement sent on the driver path (tests count them).
 Observer = Callable[[str, int], None]
 MAX_CACHED_SHAPES = 2000
@@ -30,7 +38,7 @@ class Connection(Protocol):
     dialect_name: str
 
     async def rows(self, statement: Executable) -> list[Row]: ...
-    async def row(self, statement: Executable) -> Row | None: ...
+    async def row(self, statement: Executable, params: Params | None = None) -> Row | None: ...
     async def scalar(self, statement: Executable) -> Any: ...
     async def execute(self, statement: Executable) -> None: ...
 
@@ -45,8 +53,8 @@ class EngineConnection:
     async def rows(self, statement: Executable) -> list[Row]:
         return list((await self.connection.execute(statement)).mappings().all())
 
-    async def row(self, statement: Executable) -> Row | None:
-        return (await self.connection.execute(statement)).mappings().first()
+    async def row(self, statement: Executable, params: Params | None = None) -> Row | None:
+        return (await self.connection.execute(statement, params)).mappings().first()
 
     async def scalar(self, statement: Executable) -> Any:
         return (await self.connection.execute(statement)).scalar()
@@ -61,6 +69,27 @@ class StatementCache:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.compiled: dict[Any, Any] = {}
+        self.prepared: dict[int, tuple[Executable, Any]] = {}
+
+    def render_prepared(self, statement: Executable, values: Params) -> tuple[str, dict[str, Any]]:
+        """A long-lived statement with named binds: no cache key to compute per call."""
+        entry = self.prepared.get(id(statement))
+        if entry is None:
+            entry = self.prepared[id(statement)] = (
+                statement,
+                statement.compile(dialect=self.dialect),
+            )
+        compiled = entry[1]
+        params = compiled.construct_params(values)
+        return compiled.string, self._processed(compiled, params)
+
+    @staticmethod
+    def _processed(compiled: Any, params: dict[str, Any]) -> dict[str, Any]:
+        processors = compiled._bind_processors
+        for name, value in params.items():
+            if name in processors and value is not None:
+                params[name] = processors[name](value)
+        return params
 
     def render(self, statement: Executable) -> tuple[str, dict[str, Any]]:
         cache_key = statement._generate_cache_key()  # type: ignore[attr-defined]
@@ -77,14 +106,14 @@ class StatementCache:
             if params.get(column.key) is None:
                 default = column.default if column in compiled.insert_prefetch else column.onupdate
                 params[column.key] = default.arg(None) if default.is_callable else default.arg
-        sql, processors = compiled.string, compiled._bind_processors
         if compiled.post_compile_params:  # IN lists: one placeholder per value
             expanded = compiled._process_parameters_for_postcompile(params)
-            sql, params, processors = expanded.statement, expanded.parameters, expanded.processors
-        for name, value in params.items():
-            if name in processors and value is not None:
-                params[name] = processors[name](value)
-        return sql, params
+            params = expanded.parameters
+            for name, value in params.items():
+                if name in expanded.processors and value is not None:
+                    params[name] = expanded.processors[name](value)
+            return expanded.statement, params
+        return compiled.string, self._processed(compiled, params)
 
 
 class DriverConnection:
@@ -99,8 +128,11 @@ class DriverConnection:
         self.cache = cache
         self.observers = observers
 
-    async def _run(self, statement: Executable) -> Any:
-        sql, params = self.cache.render(statement)
+    async def _run(self, statement: Executable, values: Params | None = None) -> Any:
+        if values is None:
+            sql, params = self.cache.render(statement)
+        else:
+            sql, params = self.cache.render_prepared(statement, values)
         for observe in self.observers:
             observe(sql, id(self.connection))
         return await self.connection.execute(sql, params)  # type: ignore[arg-type]
@@ -108,8 +140,8 @@ class DriverConnection:
     async def rows(self, statement: Executable) -> list[Row]:
         return await (await self._run(statement)).fetchall()  # type: ignore[no-any-return]
 
-    async def row(self, statement: Executable) -> Row | None:
-        return await (await self._run(statement)).fetchone()  # type: ignore[no-any-return]
+    async def row(self, statement: Executable, params: Params | None = None) -> Row | None:
+        return await (await self._run(statement, params)).fetchone()  # type: ignore[no-any-return]
 
     async def scalar(self, statement: Executable) -> Any:
         row = await self.row(statement)
@@ -129,21 +161,35 @@ class Database:
         self.observers: list[Observer] = []
         if engine.dialect.name == "postgresql":
             self.cache = StatementCache(engine.dialect)
-            self.pool = AsyncConnectionPool(
-                engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                min_size=1,
-                max_size=settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW,
-                timeout=settings.DB_POOL_TIMEOUT,
-                kwargs={
-                    "autocommit": True,
-                    "row_factory": dict_row,
-                    "connect_timeout": settings.DB_CONNECT_TIMEOUT,
-                    "options": (
-                        f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS} -c timezone=UTC"
-                    ),
-                },
-                open=False,
+            self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
             )
+            self.max_size = settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
+            self.pool_timeout = settings.DB_POOL_TIMEOUT
+            self.connect_kwargs = {
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": settings.DB_CONNECT_TIMEOUT,
+                "options": (
+                    f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS} -c timezone=UTC"
+                ),
+            }
+            self.pool = self._new_pool()
+            # Unknown until a connection succeeds; False again after a broken connection.
+            self.reachable = False
+            self.pool_broken = False
+            self._probe: asyncio.Task[None] | None = None
+            self._retired: set[asyncio.Task[None]] = set()
+
+    def _new_pool(self) -> AsyncConnectionPool[Any]:
+        return AsyncConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=self.max_size,
+            timeout=self.pool_timeout,
+            kwargs=self.connect_kwargs,
+            open=False,
+        )
 
     async def open(self) -> None:
         if self.pool is not None:
@@ -152,11 +198,51 @@ class Database:
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+            await asyncio.gather(*self._retired)
+
+    async def _check_reachable(self) -> None:
+        """One direct connection attempt; raises OperationalError (503) while it fails."""
+        connection = await PsycopgConnection.connect(self.conninfo, **self.connect_kwargs)
+        await connection.close()
+        assert self.pool is not None
+        if self.pool_broken or self.pool.get_stats().get("connections_errors", 0):
+            # The old pool holds stale connections and reconnect attempts backing off.
+            old, self.pool = self.pool, self._new_pool()
+            self.pool_broken = False
+            await self.pool.open(wait=False)
+            retiring = asyncio.create_task(old.close())
+            self._retired.add(retiring)
+            retiring.add_done_callback(self._retired.discard)
+        self.reachable = True
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PsycopgConnection[Any]]:
+        if not self.reachable:
+            if self._probe is None or self._probe.done():
+                self._probe = asyncio.create_task(self._check_reachable())
+                # Its error is retrieved even if every request waiting on it went away.
+                self._probe.add_done_callback(lambda task: task.cancelled() or task.exception())
+            # Shared by every request that arrives while it runs; shielded from their cancels.
+            await asyncio.shield(self._probe)
+        pool = self.pool
+        assert pool is not None
+        try:
+            async with pool.connection() as connection:
+                try:
+                    yield connection
+                finally:
+                    if connection.broken:
+                        self.reachable = False
+                        self.pool_broken = True
+        except PoolTimeout:
+            # Busy or down: the next request finds out with one connection attempt.
+            self.reachable = False
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         if self.pool is not None:
-            async with self.pool.connection() as connection:
+            async with self._connection() as connection:
                 yield DriverConnection(connection, self.cache, self.observers)
         else:
             async with self.autocommit_engine.connect() as connection:
@@ -165,7 +251,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         if self.pool is not None:
-            async with self.pool.connection() as connection:
+            async with self._connection() as connection:
                 try:
                     async with connection.transaction():
                         yield DriverConnection(connection, self.cache, self.observers)

@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -128,6 +130,7 @@ class Repository:
                 .scalar_subquery()
             )
         self.columns = columns
+        self._get_statements: dict[str, Select[Any]] = {}
 
     # -- row access rules -------------------------------------------------------------------
 
@@ -168,12 +171,27 @@ class Repository:
         stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.resource.embeds)
         return format_etag(row["version"], stamps)
 
+    def get_statement(self, viewer: Viewer) -> Select[Any]:
+        """Read by id, built once per kind of viewer with `item_id`/`viewer_id` binds."""
+        kind = "superuser" if viewer.is_superuser else "anonymous" if viewer.id is None else "user"
+        statement = self._get_statements.get(kind)
+        if statement is None:
+            symbolic = Viewer(
+                id=None if kind == "anonymous" else bindparam("viewer_id", type_=Integer),
+                is_superuser=kind == "superuser",
+            )
+            statement = self.select().where(
+                self.pk == bindparam("item_id", type_=Integer), self.visible(symbolic)
+            )
+            self._get_statements[kind] = statement
+        return statement
+
     async def get(
         self, connection: Connection, item_id: int, viewer: Viewer
     ) -> tuple[dict[str, Any], str]:
         """The representation and its ETag; 404 when missing or invisible to the viewer."""
-        statement = self.select().where(self.pk == item_id, self.visible(viewer))
-        row = await connection.row(statement)
+        params = {"item_id": item_id, "viewer_id": viewer.id}
+        row = await connection.row(self.get_statement(viewer), params)
         if row is None:
             raise NotFound(f"{self.resource.name} {item_id} not found")
         return self.shape(row), self.etag(row)

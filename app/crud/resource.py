@@ -27,9 +27,13 @@ OPERATIONS = frozenset({"list", "get", "create", "update", "replace", "delete"})
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking: None for anonymous callers."""
+    """Who is asking: None for anonymous callers.
 
-    id: int | None
+    A visibility rule gets a Viewer whose `id` may be a bound parameter (statements built once
+    and reused), so it should only compare `viewer.id` in SQL and test it against None.
+    """
+
+    id: Any
     is_superuser: bool = False
 
 
