@@ -76,6 +76,10 @@ CONCERNS: list[tuple[str, Callable[[Frame], bool]]] = [
     ("sync dependency run in the threadpool (hop + thread)", _named("run_in_threadpool")),
     ("per-request AsyncSession (get_session dependency)", _named("get_session")),
     (
+        "caller lookup (token decode + user query: optional_viewer, get_optional_user)",
+        _named("optional_viewer", "get_optional_user"),
+    ),
+    (
         "routing (route matching)",
         lambda f: f.owner in ("fastapi", "starlette") and f.function.endswith("_match"),
     ),
@@ -102,6 +106,14 @@ CONCERNS: list[tuple[str, Callable[[Frame], bool]]] = [
         _named("ClauseElement._compile_w_cache"),
     ),
     ("greenlet bridge (greenlet_spawn)", _named("greenlet_spawn")),
+    (
+        "driver path: statement rendering (StatementCache.render: cache key, parameters)",
+        _named("StatementCache.render"),
+    ),
+    (
+        "driver path: pool checkout (Database.read / Database.write)",
+        _named("Database.read", "Database.write"),
+    ),
     ("psycopg driver (execute, wait, fetch, adapt)", _in("psycopg")),
     ("psycopg_pool", _in("psycopg_pool")),
     (

@@ -30,6 +30,12 @@ def split(result: dict[str, Any]) -> tuple[str, bool]:
     return "/".join(str(share) for share in shares) + marks, pinned and not marks
 
 
+def cpu_per_request(result: dict[str, Any]) -> float:
+    """Microseconds of the server's worker CPU per request served."""
+    seconds = sum(result["worker_cpu"].values()) + result["recycled_cpu"]
+    return 1e6 * seconds / max(result["requests"], 1)
+
+
 def median(results: list[dict[str, Any]], key: str) -> float:
     return statistics.median(result[key] for result in results)
 
@@ -68,6 +74,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "pinned": sum(pinned for _, pinned in splits),
                     "other_cpu": [r["other_cpu"] for r in results],
                     "recycled": sum(r["recycled_workers"] for r in results),
+                    "cpu_us": statistics.median(cpu_per_request(r) for r in results),
                 }
             if project:
                 row["ratio"] = row["project"]["rps"] / row["floor"]["rps"]
@@ -99,6 +106,8 @@ def cells(row: dict[str, Any]) -> list[str]:
         "n/a" if project is None else f"{project['p50']:.1f} / {project['p99']:.1f}",
         f"{floor['p50']:.1f} / {floor['p99']:.1f}",
         "n/a" if row["p99_ratio"] is None else f"{row['p99_ratio']:.1f}",
+        side(project, "cpu_us", ",.0f"),
+        f"{floor['cpu_us']:,.0f}",
         "n/a" if project is None else f"{project['non2xx']}+{project['errors']}",
         f"{floor['non2xx']}+{floor['errors']}",
         "n/a" if project is None else " ".join(project["splits"]),
@@ -115,6 +124,8 @@ HEADERS = [
     "project p50 / p99 ms",
     "floor p50 / p99 ms",
     "p99 ratio",
+    "project CPU µs/req",
+    "floor CPU µs/req",
     "project non-2xx+errors",
     "floor non-2xx+errors",
     "project worker CPU split %",
@@ -235,7 +246,8 @@ NOTES = (
     " non-2xx/3xx responses plus socket errors, summed over the rounds. Worker CPU split: the"
     " two busiest workers' shares of the server's CPU in each round (`*`: a worker was recycled"
     " by `max_requests` during the round); a share under 20 % means the keep-alive connections"
-    " were pinned to one worker."
+    " were pinned to one worker. CPU µs/req: the workers' CPU time per request served (median"
+    " of the rounds), which another process on the machine disturbs less than req/s."
 )
 
 

@@ -145,6 +145,7 @@ def profile(targets: list[Target], args: argparse.Namespace) -> None:
     args.profile.mkdir(parents=True, exist_ok=True)
     for endpoint in args.endpoints:
         for target in targets:
+            run(target, endpoint, args.warmup, args)
             worker = min(snapshot(target.master).workers)
             load = subprocess.Popen(
                 wrk_command(target, endpoint, args.duration + 3, args),
