@@ -20,7 +20,7 @@ async def optional_viewer(request: Request, token: TokenDep) -> Viewer:
         return ANONYMOUS
     user_id = token_user_id(request, token, request.app.state.settings)
     statement = select(User.is_superuser).where(col(User.id) == user_id, col(User.is_active))
-    async with request.app.state.db.read() as connection:
+    async with request.app.state.db.connect() as connection:
         is_superuser = await connection.scalar(statement)
     if is_superuser is None:
         raise invalid_token()

@@ -152,7 +152,8 @@ class DriverConnection:
 
 
 class Database:
-    """`read()` for one-statement autocommit reads, `write()` for a transaction."""
+    """`connect()` runs each statement on its own (autocommit: no BEGIN/COMMIT round trips),
+    `transaction()` runs several as one."""
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
@@ -240,7 +241,7 @@ class Database:
             raise
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Connection]:
+    async def connect(self) -> AsyncIterator[Connection]:
         if self.pool is not None:
             async with self._connection() as connection:
                 yield DriverConnection(connection, self.cache, self.observers)
@@ -249,7 +250,7 @@ class Database:
                 yield EngineConnection(connection)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         if self.pool is not None:
             async with self._connection() as connection:
                 try:

@@ -79,7 +79,7 @@ class ResourceRoutes:
                     slug="invalid-cursor",
                     errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
                 ) from None
-        async with request.app.state.db.read() as connection:
+        async with request.app.state.db.connect() as connection:
             if parent is not None:
                 await parent[0].require_visible(connection, parent[1], viewer)
             page: Page = await self.repository.page(
@@ -155,7 +155,7 @@ class ResourceRoutes:
                 viewer: ReadViewer,
                 if_none_match: IfNoneMatch = None,
             ) -> Any:
-                async with request.app.state.db.read() as connection:
+                async with request.app.state.db.connect() as connection:
                     item, etag = await repository.get(connection, item_id, viewer)
                 if none_match(if_none_match, etag):
                     return Response(
@@ -184,7 +184,10 @@ class ResourceRoutes:
                 fingerprint = idempotency.request_hash(
                     request.url.path, data.model_dump(mode="json")
                 )  # type: ignore[attr-defined]
-                async with request.app.state.db.write() as connection:
+                # One statement needs no transaction; a parent check or a stored key does.
+                db = request.app.state.db
+                several = idempotency_key is not None or bool(resource.parents)
+                async with db.transaction() if several else db.connect() as connection:
                     if idempotency_key is not None:
                         replay = await idempotency.stored_response(
                             connection, viewer.id, idempotency_key, fingerprint
@@ -209,7 +212,9 @@ class ResourceRoutes:
             if_match: str | None,
         ) -> Response:
             tags = parse_if_match(if_match, embeds)
-            async with request.app.state.db.write() as connection:
+            db = request.app.state.db
+            # The If-Match check is in the UPDATE itself; only a parent check needs a transaction.
+            async with db.transaction() if resource.parents else db.connect() as connection:
                 item, etag = await repository.update(connection, item_id, changes, viewer, tags)
             return self.item_response(item, etag)
 
@@ -265,7 +270,7 @@ class ResourceRoutes:
                 if_match: IfMatch = None,
             ) -> None:
                 tags = parse_if_match(if_match, embeds)
-                async with request.app.state.db.write() as connection:
+                async with request.app.state.db.connect() as connection:
                     await repository.delete(connection, item_id, viewer, tags)
 
         for parent in resource.parents:

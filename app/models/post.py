@@ -99,7 +99,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
     )
     async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
         """Add the caller's vote; voting twice changes nothing."""
-        async with request.app.state.db.write() as connection:
+        async with request.app.state.db.transaction() as connection:
             await repository.require_visible(connection, item_id, viewer)
             statement = insert_ignoring_duplicates(connection)
             await connection.execute(statement.values(post_id=item_id, user_id=viewer.id))
@@ -113,7 +113,7 @@ def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> N
     )
     async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
         """Remove the caller's vote; 404 when there is none."""
-        async with request.app.state.db.write() as connection:
+        async with request.app.state.db.transaction() as connection:
             await repository.require_visible(connection, item_id, viewer)
             removed = await connection.row(
                 delete(PostVote)
