@@ -199,10 +199,28 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# Any operation with a request body: one that cannot be parsed (not UTF-8, a broken form) is
+# 400 from FastAPI, and one over MAX_BODY_BYTES is 413 from BodySizeLimitMiddleware.
+BODY_ERRORS = (400, 413)
+
+
 def add_problem_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Register `Problem` (referenced by `problem_responses`) in the OpenAPI components."""
+    """Register `Problem` (referenced by `problem_responses`) in the OpenAPI components.
+
+    Also documents the errors that come from reading a request body rather than from a route,
+    and lists every operation's responses in status order.
+    """
     schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(schema.pop("$defs", {}))
     schemas["Problem"] = schema
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "requestBody" in operation:
+                for status, response in problem_responses(*BODY_ERRORS).items():
+                    responses.setdefault(str(status), response)
+            operation["responses"] = dict(sorted(responses.items()))
     return openapi
