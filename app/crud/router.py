@@ -55,7 +55,8 @@ class ResourceRoutes:
         self.page_adapter = TypeAdapter(self.list_model)
         public_read = resource.read is Read.PUBLIC
         self.read_viewer = viewers.optional if public_read else viewers.required
-        self.read_errors = () if public_read else (401,)
+        # 401 even on public reads: a token that is sent must be valid.
+        self.read_errors = (401,)
 
     async def list_page(
         self,
@@ -126,7 +127,7 @@ class ResourceRoutes:
         Params = Annotated[self.params_model, Query()]  # type: ignore[name-defined]
         Create = resource.create
         Update = resource.update
-        item_errors = (*self.read_errors, 404, 422)
+        item_errors = (400, *self.read_errors, 404, 422)  # 400: a malformed If-None-Match
         write_errors = (400, 401, 403, 404, 409, 412, 422)
 
         if "list" in operations:

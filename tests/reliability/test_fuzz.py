@@ -37,13 +37,6 @@ from tests.deploy.services import (
 )
 
 EXAMPLES_PER_OPERATION = 12
-# Undocumented statuses the generated routes are known to return (app/crud/router.py).
-# Tolerated here so the fuzz stays a gate for everything else; each has a strict xfail test.
-KNOWN_GAPS = {
-    # A malformed If-None-Match is 400 (app/crud/etag.py), not listed on the get operation.
-    ("GET", "/api/v1/posts/{item_id}", 400),
-    ("GET", "/api/v1/comments/{item_id}", 400),
-}
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     deadline=None,
@@ -95,16 +88,9 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
             print(f"\nschemathesis {caller}: {sum(mine.values())} requests ({statuses})")
 
 
-def documented_status(ctx: Any, response: Any, case: Any) -> bool | None:
-    """status_code_conformance, less the known gaps listed above."""
-    if (case.method.upper(), case.path, response.status_code) in KNOWN_GAPS:
-        return None
-    return status_code_conformance(ctx, response, case)  # type: ignore[no-any-return]
-
-
 CHECKS = [
     not_a_server_error,
-    documented_status,
+    status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
@@ -144,15 +130,11 @@ def test_outage_and_body_errors_are_documented(app: FastAPI) -> None:
                 assert {"400", "413"} <= documented, (method, path)
 
 
-# Known to be missing from the document; strict, so a fix in app/crud/router.py turns each into
-# a failure to remove (with its KNOWN_GAPS entry above).
-@pytest.mark.xfail(strict=True, reason="router.py: `get` does not list 400 (malformed ETag)")
 @pytest.mark.parametrize("path", ["/api/v1/posts/{item_id}", "/api/v1/comments/{item_id}"])
 def test_get_documents_400_for_a_malformed_if_none_match(app: FastAPI, path: str) -> None:
     assert "400" in responses(app, "GET", path)
 
 
-@pytest.mark.xfail(strict=True, reason="router.py: public reads list no 401 (`read_errors`)")
 @pytest.mark.parametrize(
     "path",
     [
