@@ -532,7 +532,9 @@ async def wait_for_lock_waiters(app: FastAPI, count: int) -> int:
         " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
     )
     waiting = 0
-    async with app.state.engine.connect() as connection:
+    # Autocommit: inside one transaction pg_stat_activity would repeat its first snapshot.
+    engine = app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
         for _ in range(500):  # up to about 10 s
             waiting = (await connection.execute(statement)).scalar_one()
             if waiting >= count:
