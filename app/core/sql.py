@@ -249,6 +249,16 @@ class Database:
             async with self.autocommit_engine.connect() as connection:
                 yield EngineConnection(connection)
 
+    def for_write(self, several_statements: bool) -> Any:
+        """`connect()` where a write is one statement, else `transaction()`.
+
+        On PostgreSQL a write and the read of its result are one statement (see
+        `Repository.write_returning`); elsewhere they are two, kept together in a transaction.
+        """
+        if several_statements or self.pool is None:
+            return self.transaction()
+        return self.connect()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         if self.pool is not None:

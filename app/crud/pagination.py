@@ -29,16 +29,11 @@ def page_model(item_model: type[BaseModel]) -> type[Page[Any]]:
     return create_model(name, __base__=Page[item_model])  # type: ignore[valid-type]
 
 
-def set_page_headers(
-    response: Response, url: URL, *, total: int | None, limit: int, offset: int | None
-) -> None:
-    """`X-Total-Count` when the total is known; `Link` next/prev for offset pages."""
-    if total is not None:
-        response.headers["X-Total-Count"] = str(total)
-    if offset is None:
-        return
+def set_page_headers(response: Response, url: URL, *, total: int, limit: int, offset: int) -> None:
+    """`X-Total-Count` and `Link` next/prev (absolute URLs) for an offset page."""
+    response.headers["X-Total-Count"] = str(total)
     links = []
-    if total is None or offset + limit < total:
+    if offset + limit < total:
         links.append(f'<{url.include_query_params(offset=offset + limit)}>; rel="next"')
     if offset > 0:
         links.append(f'<{url.include_query_params(offset=max(offset - limit, 0))}>; rel="prev"')

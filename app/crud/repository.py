@@ -120,6 +120,8 @@ class Repository:
                 .scalar_subquery()
             )
         self._get_statements: dict[str, Select[Any]] = {}
+        # Built once, not per write: a repository compiles its joins on construction.
+        self.parents = {parent.field: Repository(parent.resource) for parent in resource.parents}
 
     def joined(self, base: Any) -> tuple[Any, list[Any]]:
         """FROM clause and columns of a read over `base` (the table, or the rows a write
@@ -352,7 +354,7 @@ class Repository:
             parent_id = values.get(parent.field)
             if parent_id is None:
                 continue
-            if not await Repository(parent.resource).exists_visible(connection, parent_id, viewer):
+            if not await self.parents[parent.field].exists_visible(connection, parent_id, viewer):
                 raise missing_reference(parent.field, parent_id)
 
     async def create(

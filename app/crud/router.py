@@ -100,7 +100,7 @@ class ResourceRoutes:
         response = json_response(
             self.page_adapter.dump_json(self.page_adapter.validate_python(body))
         )
-        if offset is None:
+        if offset is None or page.total is None:
             set_cursor_link(response, request.url, next_cursor)
         else:
             set_page_headers(
@@ -185,10 +185,8 @@ class ResourceRoutes:
                 fingerprint = idempotency.request_hash(
                     request.url.path, data.model_dump(mode="json")
                 )  # type: ignore[attr-defined]
-                # One statement needs no transaction; a parent check or a stored key does.
-                db = request.app.state.db
                 several = idempotency_key is not None or bool(resource.parents)
-                async with db.transaction() if several else db.connect() as connection:
+                async with request.app.state.db.for_write(several) as connection:
                     if idempotency_key is not None:
                         replay = await idempotency.stored_response(
                             connection, viewer.id, idempotency_key, fingerprint
@@ -213,9 +211,8 @@ class ResourceRoutes:
             if_match: str | None,
         ) -> Response:
             tags = parse_if_match(if_match, embeds)
-            db = request.app.state.db
-            # The If-Match check is in the UPDATE itself; only a parent check needs a transaction.
-            async with db.transaction() if resource.parents else db.connect() as connection:
+            # The If-Match check is in the UPDATE itself; a parent check needs a transaction.
+            async with request.app.state.db.for_write(bool(resource.parents)) as connection:
                 item, etag = await repository.update(connection, item_id, changes, viewer, tags)
             return self.item_response(item, etag)
 
