@@ -7,7 +7,7 @@ validates and documents them; keep `from __future__ import annotations` out of t
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from pydantic import TypeAdapter
 
 from app.core.errors import Forbidden, Unprocessable, problem_responses
@@ -15,7 +15,7 @@ from app.crud import idempotency
 from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
 from app.crud.pagination import page_model, set_cursor_link, set_page_headers
-from app.crud.params import list_params_model
+from app.crud.params import ListQuery
 from app.crud.repository import Page, Repository
 from app.crud.resource import Read, Resource, Viewer, ViewerDeps, Write
 
@@ -50,7 +50,7 @@ class ResourceRoutes:
         self.repository = Repository(resource)
         self.viewers = viewers
         self.list_model = page_model(resource.public)
-        self.params_model = list_params_model(resource, resource.default_sort)
+        self.query = ListQuery(resource)
         self.item_adapter = TypeAdapter(resource.public)
         self.page_adapter = TypeAdapter(self.list_model)
         public_read = resource.read is Read.PUBLIC
@@ -124,7 +124,6 @@ class ResourceRoutes:
         routers = [router]
         ReadViewer = Annotated[Viewer, Depends(self.read_viewer)]
         WriteViewer = Annotated[Viewer, Depends(self.viewers.required)]
-        Params = Annotated[self.params_model, Query()]  # type: ignore[name-defined]
         Create = resource.create
         Update = resource.update
         item_errors = (400, *self.read_errors, 404, 422)  # 400: a malformed If-None-Match
@@ -137,9 +136,10 @@ class ResourceRoutes:
                 operation_id=f"{plural}-list",
                 response_model=self.list_model,
                 responses=problem_responses(*self.read_errors, 422),
+                openapi_extra={"parameters": self.query.openapi_parameters},
             )
-            async def list_items(request: Request, params: Params, viewer: ReadViewer) -> Any:
-                return await self.list_page(request, params.model_dump(), viewer)
+            async def list_items(request: Request, viewer: ReadViewer) -> Any:
+                return await self.list_page(request, self.query.parse(request.query_params), viewer)
 
         if "get" in operations:
 
@@ -273,12 +273,12 @@ class ResourceRoutes:
 
         for parent in resource.parents:
             if parent.nested_list and "list" in operations:
-                routers.append(self.nested_list_router(parent.field, parent.resource, Params))
+                routers.append(self.nested_list_router(parent.field, parent.resource))
         for hook in resource.extra_routes:
             hook(router, resource, self.viewers)
         return routers
 
-    def nested_list_router(self, field: str, parent: Resource, Params: Any) -> APIRouter:
+    def nested_list_router(self, field: str, parent: Resource) -> APIRouter:
         """`GET /<parent>/{id}/<plural>`: the list contract, scoped to one visible parent."""
         parent_repository = Repository(parent)
         ReadViewer = Annotated[Viewer, Depends(self.read_viewer)]
@@ -289,16 +289,16 @@ class ResourceRoutes:
             operation_id=f"{self.resource.plural}-list-by-{parent.name.lower()}",
             response_model=self.list_model,
             responses=problem_responses(*self.read_errors, 404, 422),
+            openapi_extra={"parameters": self.query.openapi_parameters},
         )
         async def list_children(
             request: Request,
             parent_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-            params: Params,
             viewer: ReadViewer,
         ) -> Any:
             return await self.list_page(
                 request,
-                params.model_dump(),
+                self.query.parse(request.query_params),
                 viewer,
                 scope={field: parent_id},
                 parent=(parent_repository, parent_id),
