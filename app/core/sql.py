@@ -37,7 +37,7 @@ MAX_CACHED_SHAPES = 2000
 class Connection(Protocol):
     dialect_name: str
 
-    async def rows(self, statement: Executable) -> list[Row]: ...
+    async def rows(self, statement: Executable, params: Params | None = None) -> list[Row]: ...
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None: ...
     async def scalar(self, statement: Executable) -> Any: ...
     async def execute(self, statement: Executable) -> None: ...
@@ -50,8 +50,8 @@ class EngineConnection:
         self.connection = connection
         self.dialect_name = connection.dialect.name
 
-    async def rows(self, statement: Executable) -> list[Row]:
-        return list((await self.connection.execute(statement)).mappings().all())
+    async def rows(self, statement: Executable, params: Params | None = None) -> list[Row]:
+        return list((await self.connection.execute(statement, params)).mappings().all())
 
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None:
         return (await self.connection.execute(statement, params)).mappings().first()
@@ -75,13 +75,25 @@ class StatementCache:
         """A long-lived statement with named binds: no cache key to compute per call."""
         entry = self.prepared.get(id(statement))
         if entry is None:
+            if len(self.prepared) >= MAX_CACHED_SHAPES:
+                self.prepared.clear()
+            # The entry holds the statement, so no other object can come to have its id.
             entry = self.prepared[id(statement)] = (
                 statement,
                 statement.compile(dialect=self.dialect),
             )
         compiled = entry[1]
-        params = compiled.construct_params(values)
+        params = self._with_defaults(compiled, compiled.construct_params(values))
         return compiled.string, self._processed(compiled, params)
+
+    @staticmethod
+    def _with_defaults(compiled: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Python-side column defaults, which SQLAlchemy's execution context would fill in."""
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            if params.get(column.key) is None:
+                default = column.default if column in compiled.insert_prefetch else column.onupdate
+                params[column.key] = default.arg(None) if default.is_callable else default.arg
+        return params
 
     @staticmethod
     def _processed(compiled: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -101,11 +113,7 @@ class StatementCache:
             compiled = self.dialect.statement_compiler(self.dialect, statement, cache_key=cache_key)
             self.compiled[cache_key.key] = compiled
         params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
-        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
-            # Python-side column defaults, which SQLAlchemy's execution context would fill in.
-            if params.get(column.key) is None:
-                default = column.default if column in compiled.insert_prefetch else column.onupdate
-                params[column.key] = default.arg(None) if default.is_callable else default.arg
+        params = self._with_defaults(compiled, params)
         if compiled.post_compile_params:  # IN lists: one placeholder per value
             expanded = compiled._process_parameters_for_postcompile(params)
             params = expanded.parameters
@@ -137,8 +145,8 @@ class DriverConnection:
             observe(sql, id(self.connection))
         return await self.connection.execute(sql, params)  # type: ignore[arg-type]
 
-    async def rows(self, statement: Executable) -> list[Row]:
-        return await (await self._run(statement)).fetchall()  # type: ignore[no-any-return]
+    async def rows(self, statement: Executable, params: Params | None = None) -> list[Row]:
+        return await (await self._run(statement, params)).fetchall()  # type: ignore[no-any-return]
 
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None:
         return await (await self._run(statement, params)).fetchone()  # type: ignore[no-any-return]

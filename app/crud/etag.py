@@ -22,6 +22,11 @@ class Tag:
     version: int
     stamps: tuple[datetime | None, ...]
 
+    @property
+    def shape(self) -> tuple[bool, ...]:
+        """Which stamps are NULL: that changes the SQL that checks the tag."""
+        return tuple(stamp is None for stamp in self.stamps)
+
 
 def stamp_to_int(stamp: datetime | None) -> int:
     if stamp is None:

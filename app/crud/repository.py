@@ -1,6 +1,12 @@
-"""SQL for one resource: every read is one statement, every write one transaction."""
+"""SQL for one resource: every read is one statement, every write one transaction.
 
-from collections.abc import Mapping, Sequence
+Statements are built once per *shape* (kind of viewer, filters sent, sort, paging mode,
+columns written) with named bind parameters, and reused with each request's values: building
+and cache-keying a SQLAlchemy statement per request cost more than running it.
+"""
+
+import operator
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -9,13 +15,13 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     delete,
     false,
     func,
     insert,
-    literal,
     or_,
     select,
     true,
@@ -33,6 +39,16 @@ from app.crud.resource import Read, Resource, Viewer, Write
 
 EMBED_SEPARATOR = "__"
 STAMP_PREFIX = "_stamp_"
+MAX_SHAPES = 500  # per repository; past it the cache starts over (odd filter mixes are many)
+LIKE_OPERATORS = ("contains", "startswith", "icontains")
+COMPARISONS = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
 
 
 @dataclass
@@ -59,26 +75,46 @@ def _as_utc(value: Any) -> Any:
         ) from None
 
 
-def _condition(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
-    if operator == "in":
-        return column.in_([_as_utc(item) for item in value])  # type: ignore[no-any-return]
-    if operator == "isnull":
-        return column.is_(None) if value else column.is_not(None)  # type: ignore[no-any-return]
-    if operator in ("contains", "startswith", "icontains"):
-        pattern = _escape_like(value)
-        pattern = f"{pattern}%" if operator == "startswith" else f"%{pattern}%"
-        if operator == "icontains":
+def _condition(column: Any, op: str, name: str, shape: Any) -> ColumnElement[bool]:
+    """A filter with bind parameters named after `name`; `shape` is what changes the SQL:
+    the number of values for `in`, the asked state for `isnull`."""
+    if op == "in":
+        return column.in_(  # type: ignore[no-any-return]
+            [bindparam(f"{name}_{index}", type_=column.type) for index in range(shape)]
+        )
+    if op == "isnull":
+        return column.is_(None) if shape else column.is_not(None)  # type: ignore[no-any-return]
+    if op in LIKE_OPERATORS:
+        pattern = bindparam(name, type_=String())
+        if op == "icontains":
             return column.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
         return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
-    value = _as_utc(value)
-    return {  # type: ignore[no-any-return]
-        "eq": lambda: column == value,
-        "ne": lambda: column != value,
-        "lt": lambda: column < value,
-        "lte": lambda: column <= value,
-        "gt": lambda: column > value,
-        "gte": lambda: column >= value,
-    }[operator]()
+    return COMPARISONS[op](column, bindparam(name, type_=column.type))  # type: ignore[no-any-return]
+
+
+def _condition_shape(op: str, value: Any) -> Any:
+    return len(value) if op == "in" else bool(value) if op == "isnull" else None
+
+
+def _condition_values(op: str, name: str, value: Any) -> dict[str, Any]:
+    if op == "in":
+        return {f"{name}_{index}": _as_utc(item) for index, item in enumerate(value)}
+    if op == "isnull":
+        return {}
+    if op in LIKE_OPERATORS:
+        pattern = _escape_like(value)
+        return {name: f"{pattern}%" if op == "startswith" else f"%{pattern}%"}
+    return {name: _as_utc(value)}
+
+
+def viewer_kind(viewer: Viewer) -> str:
+    return "superuser" if viewer.is_superuser else "anonymous" if viewer.id is None else "user"
+
+
+def symbolic_viewer(kind: str) -> Viewer:
+    """A viewer of this kind whose id is the `viewer_id` bind parameter."""
+    viewer_id = None if kind == "anonymous" else bindparam("viewer_id", type_=Integer)
+    return Viewer(id=viewer_id, is_superuser=kind == "superuser")
 
 
 def missing_reference(field: str, value: Any) -> Unprocessable:
@@ -119,7 +155,7 @@ class Repository:
                 .where(stamp_source.c.id == self.table.c[embed.local_key])
                 .scalar_subquery()
             )
-        self._get_statements: dict[str, Select[Any]] = {}
+        self._shapes: dict[Hashable, Any] = {}
         # Built once, not per write: a repository compiles its joins on construction.
         self.parents = {parent.field: Repository(parent.resource) for parent in resource.parents}
 
@@ -137,23 +173,42 @@ class Repository:
             columns.append(alias.c.updated_at.label(STAMP_PREFIX + embed.name))
         return from_clause, columns
 
+    def shaped(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The statement built for this shape: `build()` the first time, then reused."""
+        statement = self._shapes.get(key)
+        if statement is None:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            statement = self._shapes[key] = build()
+        return statement
+
     async def write_returning(
-        self, connection: Connection, statement: Any, values: Mapping[str, Any]
+        self,
+        connection: Connection,
+        key: Hashable,
+        build: Callable[[], Any],
+        binds: Mapping[str, Any],
+        values: Mapping[str, Any],
     ) -> Row | None:
-        """Run an INSERT/UPDATE and read back the representation.
+        """Run the INSERT/UPDATE `build()` makes (once per `key`) and read back the result.
 
         On PostgreSQL in one statement (a data-modifying CTE joined to the embeds); elsewhere
         the write returns the id and a read by id follows in the same transaction.
         """
         if connection.dialect_name == "postgresql":
-            written = statement.returning(*self.table.c).cte("written")
-            from_clause, columns = self.joined(written)
-            return await connection.row(select(*columns).select_from(from_clause))
-        written_id = await self.execute_write(connection, statement.returning(self.pk), values)
+
+            def build_read() -> Any:
+                written = build().returning(*self.table.c).cte("written")
+                from_clause, columns = self.joined(written)
+                return select(*columns).select_from(from_clause)
+
+            return await connection.row(self.shaped(("written", key), build_read), binds)
+        statement = self.shaped(("written-id", key), lambda: build().returning(self.pk))
+        written_id = await self.execute_write(connection, statement, binds, values)
         if written_id is None:
             return None
         read = self.get_statement(Viewer(id=None, is_superuser=True))
-        return await connection.row(read, {"item_id": written_id["id"], "viewer_id": None})
+        return await connection.row(read, {"item_id": written_id["id"]})
 
     # -- row access rules -------------------------------------------------------------------
 
@@ -196,18 +251,13 @@ class Repository:
 
     def get_statement(self, viewer: Viewer) -> Select[Any]:
         """Read by id, built once per kind of viewer with `item_id`/`viewer_id` binds."""
-        kind = "superuser" if viewer.is_superuser else "anonymous" if viewer.id is None else "user"
-        statement = self._get_statements.get(kind)
-        if statement is None:
-            symbolic = Viewer(
-                id=None if kind == "anonymous" else bindparam("viewer_id", type_=Integer),
-                is_superuser=kind == "superuser",
-            )
-            statement = self.select().where(
-                self.pk == bindparam("item_id", type_=Integer), self.visible(symbolic)
-            )
-            self._get_statements[kind] = statement
-        return statement
+        kind = viewer_kind(viewer)
+        return self.shaped(
+            ("get", kind),
+            lambda: self.select().where(
+                self.pk == bindparam("item_id", type_=Integer), self.visible(symbolic_viewer(kind))
+            ),
+        )
 
     async def get(
         self, connection: Connection, item_id: int, viewer: Viewer
@@ -219,24 +269,38 @@ class Repository:
             raise NotFound(f"{self.resource.name} {item_id} not found")
         return self.shape(row), self.etag(row)
 
-    def where(self, params: Mapping[str, Any], viewer: Viewer) -> list[ColumnElement[bool]]:
+    def page_filters(
+        self, params: Mapping[str, Any], viewer: Viewer, scope: Mapping[str, Any]
+    ) -> tuple[Hashable, dict[str, Any]]:
+        """What shapes a list's WHERE clause, and the values of its bind parameters."""
         reject_nul(params, "query")
-        clauses = [self.visible(viewer)]
-        for param, (field, operator) in self.filters.items():
-            value = params.get(param)
-            if value is not None:
-                clauses.append(_condition(self.table.c[field], operator, value))
+        sent, values = [], {"viewer_id": viewer.id}
+        for param, value in params.items():
+            if value is None or param not in self.filters:
+                continue
+            op = self.filters[param][1]
+            sent.append((param, _condition_shape(op, value)))
+            values.update(_condition_values(op, f"f_{param}", value))
         query = params.get("q")
         if query:
-            pattern = f"%{_escape_like(query)}%"
-            clauses.append(
-                or_(
-                    *(
-                        self.table.c[name].ilike(pattern, escape="\\")
-                        for name in self.resource.search_fields
-                    )
-                )
-            )
+            values["q"] = f"%{_escape_like(query)}%"
+        values.update({f"scope_{name}": value for name, value in scope.items()})
+        return (viewer_kind(viewer), tuple(sent), bool(query), tuple(scope)), values
+
+    def where(self, shape: Hashable) -> list[ColumnElement[bool]]:
+        """The WHERE clause of a list of this shape (see `page_filters`)."""
+        kind, sent, searched, scope = shape  # type: ignore[misc]
+        clauses = [self.visible(symbolic_viewer(kind))]
+        for param, condition_shape in sent:
+            field, op = self.filters[param]
+            clauses.append(_condition(self.table.c[field], op, f"f_{param}", condition_shape))
+        if searched:
+            pattern = bindparam("q", type_=String())
+            columns = (self.table.c[name] for name in self.resource.search_fields)
+            clauses.append(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
+        for name in scope:
+            column = self.table.c[name]
+            clauses.append(column == bindparam(f"scope_{name}", type_=column.type))
         return clauses
 
     def sort_keys(self, sort: str) -> list[tuple[str, bool]]:
@@ -262,32 +326,32 @@ class Repository:
                 )
         return order
 
-    def after(self, keys: list[tuple[str, bool]], values: list[Any]) -> ColumnElement[bool]:
-        """Rows strictly after `values` in the order of `keys` (the keyset condition)."""
+    def after(self, keys: list[tuple[str, bool]], nulls: tuple[bool, ...]) -> ColumnElement[bool]:
+        """Rows strictly after the cursor's `after_<i>` values in the order of `keys` (the
+        keyset condition); `nulls` tells which of those values are NULL."""
         columns = [self.table.c[name] for name, _ in keys]
+        bounds = [bindparam(f"after_{i}", type_=column.type) for i, column in enumerate(columns)]
         directions = {descending for _, descending in keys}
         nullable = any(column.nullable for column in columns)
         if len(directions) == 1 and not nullable:
             # A row-value comparison lets the database walk the (sort, id) index.
-            left = tuple_(*columns)
-            right = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
+            left, right = tuple_(*columns), tuple_(*bounds)
             return left < right if directions == {True} else left > right
         branches = []
-        for index, ((_, descending), column, value) in enumerate(
-            zip(keys, columns, values, strict=True)
+        for index, ((_, descending), column, bound, null) in enumerate(
+            zip(keys, columns, bounds, nulls, strict=True)
         ):
             equal = [
-                c.is_(None) if v is None else c == literal(v, c.type)
-                for c, v in zip(columns[:index], values[:index], strict=True)
+                c.is_(None) if n else c == b
+                for c, b, n in zip(columns[:index], bounds[:index], nulls[:index], strict=True)
             ]
-            branches.append(and_(*equal, self._beyond(column, value, descending)))
+            branches.append(and_(*equal, self._beyond(column, bound, null, descending)))
         return or_(*branches)
 
     @staticmethod
-    def _beyond(column: Any, value: Any, descending: bool) -> ColumnElement[bool]:
-        if value is None:  # NULL is the largest value
+    def _beyond(column: Any, bound: Any, null: bool, descending: bool) -> ColumnElement[bool]:
+        if null:  # NULL is the largest value
             return column.is_not(None) if descending else false()
-        bound = literal(value, column.type)  # a typed bind: booleans compare too
         if descending:
             return column < bound  # type: ignore[no-any-return]
         after = column > bound
@@ -307,37 +371,67 @@ class Repository:
         `scope` pins columns to values (a nested list's parent id); `after` holds the sort
         values of a cursor, and then the total is not counted.
         """
-        keys = self.sort_keys(params["sort"])
-        limit = params["limit"]
-        where = self.where(params, viewer)
-        where += [self.table.c[name] == value for name, value in (scope or {}).items()]
-        statement = self.select().where(*where).order_by(*self.order_by(keys))
+        sort, limit = params["sort"], params["limit"]
+        keys = self.sort_keys(sort)
+        filters, values = self.page_filters(params, viewer, scope or {})
         if after is not None:
-            statement = statement.where(self.after(keys, after)).limit(limit + 1)
-            rows = await connection.rows(statement)
+            nulls = tuple(value is None for value in after)
+
+            def build_keyset() -> Select[Any]:
+                return (
+                    self.select()
+                    .where(*self.where(filters), self.after(keys, nulls))
+                    .order_by(*self.order_by(keys))
+                    .limit(bindparam("limit", type_=Integer))
+                )
+
+            values.update({f"after_{i}": value for i, value in enumerate(after)})
+            values["limit"] = limit + 1
+            statement = self.shaped(("keyset", filters, sort, nulls), build_keyset)
+            rows = await connection.rows(statement, values)
             more = len(rows) > limit
             rows = rows[:limit]
             total = None
         else:
-            offset = params["offset"] or 0
-            # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself
-            # still walks the sort index: one round trip, unlike count(*) OVER () which
-            # materialises and sorts every matching row.
-            count = select(func.count()).select_from(self.table).where(*where)
-            statement = (
-                statement.add_columns(count.scalar_subquery().label("_total"))
-                .limit(limit)
-                .offset(offset)
+            statement, count = self.shaped(
+                ("offset", filters, sort), lambda: self._offset_page(filters, keys)
             )
-            rows = await connection.rows(statement)
-            total = rows[0]["_total"] if rows else await connection.scalar(count)
-            more = offset + len(rows) < total
+            values.update(limit=limit, offset=params["offset"] or 0)
+            rows = await connection.rows(statement, values)
+            total = (
+                rows[0]["_total"] if rows else (await connection.row(count, values) or {})["total"]
+            )
+            more = values["offset"] + len(rows) < total
         last_key = [rows[-1][name] for name, _ in keys] if rows and more else None
         return Page([self.shape(row) for row in rows], total, last_key)
 
+    def _offset_page(self, filters: Hashable, keys: list[tuple[str, bool]]) -> tuple[Any, Any]:
+        """The page statement and its count alone (for a page past the end)."""
+        where = self.where(filters)
+        count = select(func.count().label("total")).select_from(self.table).where(*where)
+        # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself still
+        # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
+        # sorts every matching row.
+        statement = (
+            self.select()
+            .where(*where)
+            .order_by(*self.order_by(keys))
+            .add_columns(count.scalar_subquery().label("_total"))
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
+        )
+        return statement, count
+
     async def exists_visible(self, connection: Connection, item_id: int, viewer: Viewer) -> bool:
-        statement = select(self.pk).where(self.pk == item_id, self.visible(viewer))
-        return await connection.row(statement) is not None
+        kind = viewer_kind(viewer)
+        statement = self.shaped(
+            ("exists", kind),
+            lambda: select(self.pk).where(
+                self.pk == bindparam("item_id", type_=Integer), self.visible(symbolic_viewer(kind))
+            ),
+        )
+        values = {"item_id": item_id, "viewer_id": viewer.id}
+        return await connection.row(statement, values) is not None
 
     async def require_visible(self, connection: Connection, item_id: int, viewer: Viewer) -> None:
         """404 unless the row exists and the viewer may see it."""
@@ -366,12 +460,26 @@ class Repository:
         values = {**values, "created_at": now, "updated_at": now, "version": 1}
         if self.resource.owner_field:
             values[self.resource.owner_field] = viewer.id
-        row = await self.write_returning(connection, insert(self.table).values(values), values)
+        names = tuple(values)
+        row = await self.write_returning(
+            connection,
+            ("insert", names),
+            lambda: insert(self.table).values(self._value_binds(names)),
+            {f"v_{name}": value for name, value in values.items()},
+            values,
+        )
         assert row is not None
         return self.shape(row), self.etag(row)
 
+    def _value_binds(self, names: Sequence[str]) -> dict[str, Any]:
+        return {name: bindparam(f"v_{name}", type_=self.table.c[name].type) for name in names}
+
     async def execute_write(
-        self, connection: Connection, statement: Any, values: Mapping[str, Any]
+        self,
+        connection: Connection,
+        statement: Any,
+        binds: Mapping[str, Any],
+        values: Mapping[str, Any],
     ) -> Row | None:
         """Run an INSERT/UPDATE ... RETURNING; name a missing reference's field even on SQLite.
 
@@ -379,7 +487,7 @@ class Repository:
         only says "FOREIGN KEY constraint failed", so look up which reference is missing.
         """
         try:
-            return await connection.row(statement)
+            return await connection.row(statement, binds)
         except IntegrityError as error:
             if "FOREIGN KEY constraint failed" not in str(error.orig):
                 raise
@@ -419,12 +527,24 @@ class Repository:
         self.reject_nulls(changes)
         reject_nul(changes, "body")
         await self.check_parents(connection, changes, viewer)
-        statement = (
-            update(self.table)
-            .where(*self._write_target(item_id, viewer, if_match))
-            .values(**changes, updated_at=utcnow(), version=self.table.c.version + 1)
+        kind, names = viewer_kind(viewer), tuple(changes)
+        condition = None if if_match is None else tuple(tag.shape for tag in if_match)
+
+        def build() -> Any:
+            return (
+                update(self.table)
+                .where(*self._write_target(kind, condition))
+                .values(
+                    **self._value_binds((*names, "updated_at")),
+                    version=self.table.c.version + 1,
+                )
+            )
+
+        binds = {f"v_{name}": value for name, value in changes.items()}
+        binds.update(self._target_values(item_id, viewer, if_match), v_updated_at=utcnow())
+        row = await self.write_returning(
+            connection, ("update", kind, names, condition), build, binds, changes
         )
-        row = await self.write_returning(connection, statement, changes)
         if row is None:
             await self._explain_refusal(connection, item_id, viewer)
         assert row is not None
@@ -437,26 +557,47 @@ class Repository:
         viewer: Viewer,
         if_match: list[Tag] | None = None,
     ) -> None:
-        statement = (
-            delete(self.table)
-            .where(*self._write_target(item_id, viewer, if_match))
-            .returning(self.pk)
+        kind = viewer_kind(viewer)
+        condition = None if if_match is None else tuple(tag.shape for tag in if_match)
+        statement = self.shaped(
+            ("delete", kind, condition),
+            lambda: (
+                delete(self.table).where(*self._write_target(kind, condition)).returning(self.pk)
+            ),
         )
-        if await connection.row(statement) is None:
+        values = self._target_values(item_id, viewer, if_match)
+        if await connection.row(statement, values) is None:
             await self._explain_refusal(connection, item_id, viewer)
 
     def _write_target(
-        self, item_id: int, viewer: Viewer, if_match: list[Tag] | None
+        self, kind: str, condition: tuple[tuple[bool, ...], ...] | None
     ) -> Sequence[ColumnElement[bool]]:
+        """The row a write may touch, for a viewer of this kind and If-Match tags with these
+        NULL stamps; the values come from `_target_values`."""
+        viewer = symbolic_viewer(kind)
+        item_id = bindparam("item_id", type_=Integer)
         clauses = [self.pk == item_id, self.visible(viewer), self.writable(viewer)]
-        if if_match is not None:
-            clauses.append(or_(false(), *(self._matches(tag) for tag in if_match)))
+        if condition is not None:
+            matches = (self._matches(index, nulls) for index, nulls in enumerate(condition))
+            clauses.append(or_(false(), *matches))
         return clauses
 
-    def _matches(self, tag: Tag) -> ColumnElement[bool]:
-        parts = [self.table.c.version == tag.version]
-        for subquery, stamp in zip(self.stamp_subqueries, tag.stamps, strict=True):
-            parts.append(subquery.is_(None) if stamp is None else subquery == stamp)
+    def _target_values(
+        self, item_id: int, viewer: Viewer, if_match: list[Tag] | None
+    ) -> dict[str, Any]:
+        values = {"item_id": item_id, "viewer_id": viewer.id}
+        for index, tag in enumerate(if_match or ()):
+            values[f"tag_{index}"] = tag.version
+            for position, stamp in enumerate(tag.stamps):
+                values[f"tag_{index}_{position}"] = stamp
+        return values
+
+    def _matches(self, index: int, nulls: tuple[bool, ...]) -> ColumnElement[bool]:
+        """The `index`-th If-Match tag: the version and each embed's stamp."""
+        parts = [self.table.c.version == bindparam(f"tag_{index}", type_=Integer)]
+        for position, (subquery, null) in enumerate(zip(self.stamp_subqueries, nulls, strict=True)):
+            stamp = bindparam(f"tag_{index}_{position}", type_=subquery.type)
+            parts.append(subquery.is_(None) if null else subquery == stamp)
         return and_(*parts)
 
     async def _explain_refusal(self, connection: Connection, item_id: int, viewer: Viewer) -> None:
