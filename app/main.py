@@ -6,7 +6,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app.api import health
-from app.api.router import api_router
+from app.api.router import include_api
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.db_errors import install_database_error_handlers
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_database_error_handlers(app)
     app.openapi = lambda: app.openapi_schema or add_problem_schemas(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.include_router(health.router)
-    app.include_router(api_router)
+    include_api(app)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.api.resources import VIEWERS
 from app.crud.resource import Read, Resource, Write, register, registry
-from app.crud.router import build_routers
 from app.crud.table import Versioned
 from app.main import create_app
 from tests.crud.formats import assert_problem, error_locs, link_params
@@ -98,12 +96,8 @@ async def bookmarks(app: FastAPI) -> AsyncIterator[Declared]:
 
 @pytest.fixture(scope="module")
 async def bookmark_app(bookmarks: Declared) -> AsyncIterator[FastAPI]:
-    """A fresh app: the usual routes plus the routers generated for the new resource."""
+    """A fresh app, built after the registration: it serves the new resource like any other."""
     application = create_app()
-    api = APIRouter(prefix="/api/v1")
-    for router in build_routers(bookmarks.resource, VIEWERS):
-        api.include_router(router)
-    application.include_router(api)
     async with LifespanManager(application):
         yield application
 
