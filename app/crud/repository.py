@@ -79,6 +79,8 @@ def _condition(column: Any, op: str, name: str, shape: Any) -> ColumnElement[boo
     """A filter with bind parameters named after `name`; `shape` is what changes the SQL:
     the number of values for `in`, the asked state for `isnull`."""
     if op == "in":
+        if shape == 0:  # an empty list matches nothing (and `in_([])` renders at execution)
+            return false()
         return column.in_(  # type: ignore[no-any-return]
             [bindparam(f"{name}_{index}", type_=column.type) for index in range(shape)]
         )
@@ -146,6 +148,12 @@ class Repository:
         self.pk = self.table.c.id
         self.owner = self.table.c[resource.owner_field] if resource.owner_field else None
         self.filters = filter_params(resource)
+        self.embeds = {embed.name: embed for embed in resource.embeds}
+        self.public_fields = [
+            name
+            for name in resource.public.model_fields
+            if name in self.embeds or name in self.table.c
+        ]
         self._from, self.columns = self.joined(self.table)
         self.stamp_subqueries: list[Any] = []  # per embed: its updated_at, for the ETag
         for embed in resource.embeds:
@@ -238,11 +246,15 @@ class Repository:
         return select(*self.columns).select_from(self._from)
 
     def shape(self, row: Row) -> dict[str, Any]:
-        """A flat row with labelled embed columns -> the nested representation."""
-        item = {column.name: row[column.name] for column in self.table.c}
-        for embed in self.resource.embeds:
-            nested = {name: row[f"{embed.name}{EMBED_SEPARATOR}{name}"] for name in embed.columns}
-            item[embed.name] = nested if any(v is not None for v in nested.values()) else None
+        """A flat row with labelled embed columns -> the Public schema's fields, in its order."""
+        item = {}
+        for name in self.public_fields:
+            embed = self.embeds.get(name)
+            if embed is None:
+                item[name] = row[name]
+                continue
+            nested = {column: row[f"{name}{EMBED_SEPARATOR}{column}"] for column in embed.columns}
+            item[name] = nested if any(v is not None for v in nested.values()) else None
         return item
 
     def etag(self, row: Row) -> str:

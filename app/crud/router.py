@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
-from pydantic import TypeAdapter
 
 from app.core.errors import Forbidden, Unprocessable, problem_responses
 from app.crud import idempotency
 from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
-from app.crud.pagination import page_model, set_cursor_link, set_page_headers
+from app.crud.pagination import set_cursor_link, set_page_headers
 from app.crud.params import ListQuery
 from app.crud.repository import Page, Repository
+from app.crud.representation import Representation
 from app.crud.resource import Read, Resource, Viewer, ViewerDeps, Write
 
 MAX_ID = 2**31 - 1
@@ -49,10 +49,9 @@ class ResourceRoutes:
         self.resource = resource
         self.repository = Repository(resource)
         self.viewers = viewers
-        self.list_model = page_model(resource.public)
+        self.representation = Representation(resource)
+        self.list_model = self.representation.list_model
         self.query = ListQuery(resource)
-        self.item_adapter = TypeAdapter(resource.public)
-        self.page_adapter = TypeAdapter(self.list_model)
         public_read = resource.read is Read.PUBLIC
         self.read_viewer = viewers.optional if public_read else viewers.required
         # 401 even on public reads: a token that is sent must be valid.
@@ -97,9 +96,7 @@ class ResourceRoutes:
             "offset": offset,
             "next_cursor": next_cursor,
         }
-        response = json_response(
-            self.page_adapter.dump_json(self.page_adapter.validate_python(body))
-        )
+        response = json_response(self.representation.page(body))
         if offset is None or page.total is None:
             set_cursor_link(response, request.url, next_cursor)
         else:
@@ -109,8 +106,7 @@ class ResourceRoutes:
         return response
 
     def item_response(self, item: dict[str, Any], etag: str, status_code: int = 200) -> Response:
-        body = self.item_adapter.dump_json(self.item_adapter.validate_python(item))
-        return json_response(body, status_code, etag)
+        return json_response(self.representation.item(item), status_code, etag)
 
     def check_may_create(self, viewer: Viewer) -> None:
         if self.resource.write is Write.SUPERUSER and not viewer.is_superuser:
@@ -195,7 +191,10 @@ class ResourceRoutes:
                             return replay
                     item, etag = await repository.create(connection, values, viewer)
                     response = self.item_response(item, etag, status.HTTP_201_CREATED)
-                    location = request.url_for(f"{plural}-get", item_id=item["id"])
+                    # The create path plus the id: url_for() would search every route.
+                    location = request.url.replace(
+                        path=f"{request.url.path}/{item['id']}", query=""
+                    )
                     response.headers["Location"] = str(location)
                     if idempotency_key is not None:
                         await idempotency.remember(
