@@ -39,7 +39,7 @@ class Connection(Protocol):
 
     async def rows(self, statement: Executable, params: Params | None = None) -> list[Row]: ...
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None: ...
-    async def scalar(self, statement: Executable) -> Any: ...
+    async def scalar(self, statement: Executable, params: Params | None = None) -> Any: ...
     async def execute(self, statement: Executable) -> None: ...
 
 
@@ -56,8 +56,8 @@ class EngineConnection:
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None:
         return (await self.connection.execute(statement, params)).mappings().first()
 
-    async def scalar(self, statement: Executable) -> Any:
-        return (await self.connection.execute(statement)).scalar()
+    async def scalar(self, statement: Executable, params: Params | None = None) -> Any:
+        return (await self.connection.execute(statement, params)).scalar()
 
     async def execute(self, statement: Executable) -> None:
         await self.connection.execute(statement)
@@ -151,8 +151,8 @@ class DriverConnection:
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None:
         return await (await self._run(statement, params)).fetchone()  # type: ignore[no-any-return]
 
-    async def scalar(self, statement: Executable) -> Any:
-        row = await self.row(statement)
+    async def scalar(self, statement: Executable, params: Params | None = None) -> Any:
+        row = await self.row(statement, params)
         return next(iter(row.values())) if row else None
 
     async def execute(self, statement: Executable) -> None:

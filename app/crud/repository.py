@@ -410,9 +410,7 @@ class Repository:
             )
             values.update(limit=limit, offset=params["offset"] or 0)
             rows = await connection.rows(statement, values)
-            total = (
-                rows[0]["_total"] if rows else (await connection.row(count, values) or {})["total"]
-            )
+            total = rows[0]["_total"] if rows else await connection.scalar(count, values)
             more = values["offset"] + len(rows) < total
         last_key = [rows[-1][name] for name, _ in keys] if rows and more else None
         return Page([self.shape(row) for row in rows], total, last_key)
@@ -420,7 +418,7 @@ class Repository:
     def _offset_page(self, filters: Hashable, keys: list[tuple[str, bool]]) -> tuple[Any, Any]:
         """The page statement and its count alone (for a page past the end)."""
         where = self.where(filters)
-        count = select(func.count().label("total")).select_from(self.table).where(*where)
+        count = select(func.count()).select_from(self.table).where(*where)
         # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself still
         # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
         # sorts every matching row.
