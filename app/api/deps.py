@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from app.core.config import Settings
 from app.core.db import SessionDep
@@ -21,7 +22,8 @@ async def get_app_settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+TOKEN_URL = "/api/v1/auth/login"
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
@@ -29,7 +31,7 @@ def invalid_token() -> NotAuthenticated:
     return NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
 
 
-def token_user_id(request: Request, token: str, settings: Settings) -> int:
+def token_user_id(request: HTTPConnection, token: str, settings: Settings) -> int:
     """The user id a valid access token names (401 otherwise); logged with the request."""
     user_id = decode_access_token(token, settings.SECRET_KEY)
     if user_id is None:
