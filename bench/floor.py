@@ -305,6 +305,7 @@ async def _list_posts(request: Request) -> Response:
         {
             "items": [shape(row) for row in rows],
             "total": total,
+            "total_estimated": False,
             "limit": limit,
             "offset": None if cursor is not None else offset,
             "next_cursor": next_cursor,

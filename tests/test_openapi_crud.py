@@ -8,6 +8,7 @@ from openapi_spec_validator import validate
 
 from app.crud.params import filter_params
 from app.crud.resource import Resource, registry
+from tests.crud.formats import PAGE_FIELDS
 
 API = "/api/v1"
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -91,7 +92,7 @@ def test_schemas_are_named_after_the_sqlmodel_classes(spec: dict[str, Any], pref
     for suffix in ("Create", "Update", "Public", "List"):
         assert f"{prefix}{suffix}" in schemas
     page = schemas[f"{prefix}List"]
-    assert set(page["properties"]) == {"items", "total", "limit", "offset", "next_cursor"}
+    assert set(page["properties"]) == set(PAGE_FIELDS)
     assert page["properties"]["items"]["items"] == {"$ref": f"#/components/schemas/{prefix}Public"}
     assert schemas[f"{prefix}Create"].get("additionalProperties") is False
     assert schemas[f"{prefix}Update"].get("additionalProperties") is False

@@ -41,6 +41,7 @@ class Connection(Protocol):
     async def row(self, statement: Executable, params: Params | None = None) -> Row | None: ...
     async def scalar(self, statement: Executable, params: Params | None = None) -> Any: ...
     async def execute(self, statement: Executable) -> None: ...
+    async def planned_rows(self, statement: Executable, params: Params) -> int | None: ...
 
 
 class EngineConnection:
@@ -61,6 +62,9 @@ class EngineConnection:
 
     async def execute(self, statement: Executable) -> None:
         await self.connection.execute(statement)
+
+    async def planned_rows(self, statement: Executable, params: Params) -> int | None:
+        return None  # SQLite's planner makes no row estimates
 
 
 class StatementCache:
@@ -157,6 +161,15 @@ class DriverConnection:
 
     async def execute(self, statement: Executable) -> None:
         await self._run(statement)
+
+    async def planned_rows(self, statement: Executable, params: Params) -> int:
+        """The planner's estimate of the rows `statement` returns (no rows are read)."""
+        sql, values = self.cache.render_prepared(statement, params)
+        cursor = await self.connection.execute(f"EXPLAIN (FORMAT JSON) {sql}", values)
+        row = await cursor.fetchone()
+        assert row is not None
+        plan = next(iter(row.values()))
+        return int(plan[0]["Plan"]["Plan Rows"])
 
 
 class Database:

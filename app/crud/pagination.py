@@ -18,6 +18,7 @@ OffsetParam = Annotated[int, Query(ge=0, description="Rows to skip")]
 class Page(BaseModel, Generic[ItemT]):
     items: list[ItemT]
     total: int | None
+    total_estimated: bool = False
     limit: int
     offset: int | None
     next_cursor: str | None = None

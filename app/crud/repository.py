@@ -56,6 +56,14 @@ class Page:
     items: list[dict[str, Any]]
     total: int | None
     last_key: list[Any] | None  # sort values of the last row, when another page follows
+    estimated: bool = False  # `total` is the planner's estimate (see Resource.count_limit)
+
+
+@dataclass
+class OffsetStatements:
+    page: Select[Any]  # with the count as the `_total` column
+    count: Select[Any]  # the count alone, for a page past the end
+    matching: Select[Any]  # the matching rows' ids, to estimate or count them all
 
 
 def _escape_like(value: str) -> str:
@@ -386,6 +394,7 @@ class Repository:
         sort, limit = params["sort"], params["limit"]
         keys = self.sort_keys(sort)
         filters, values = self.page_filters(params, viewer, scope or {})
+        estimated = False
         if after is not None:
             nulls = tuple(value is None for value in after)
 
@@ -405,20 +414,39 @@ class Repository:
             rows = rows[:limit]
             total = None
         else:
-            statement, count = self.shaped(
+            statements: OffsetStatements = self.shaped(
                 ("offset", filters, sort), lambda: self._offset_page(filters, keys)
             )
             values.update(limit=limit, offset=params["offset"] or 0)
-            rows = await connection.rows(statement, values)
-            total = rows[0]["_total"] if rows else await connection.scalar(count, values)
-            more = values["offset"] + len(rows) < total
+            rows = await connection.rows(statements.page, values)
+            total = rows[0]["_total"] if rows else await connection.scalar(statements.count, values)
+            count_limit = self.resource.count_limit
+            if count_limit is not None and total > count_limit:
+                total, estimated = await self._beyond_count_limit(connection, statements, values)
+            more = values["offset"] + len(rows) < total if not estimated else len(rows) == limit
         last_key = [rows[-1][name] for name, _ in keys] if rows and more else None
-        return Page([self.shape(row) for row in rows], total, last_key)
+        return Page([self.shape(row) for row in rows], total, last_key, estimated)
 
-    def _offset_page(self, filters: Hashable, keys: list[tuple[str, bool]]) -> tuple[Any, Any]:
-        """The page statement and its count alone (for a page past the end)."""
+    async def _beyond_count_limit(
+        self, connection: Connection, statements: OffsetStatements, values: Mapping[str, Any]
+    ) -> tuple[int, bool]:
+        """More rows match than the resource counts: the planner's estimate (at least one
+        past the limit), or where there is none, the exact count."""
+        assert self.resource.count_limit is not None
+        planned = await connection.planned_rows(statements.matching, values)
+        if planned is not None:
+            return max(planned, self.resource.count_limit + 1), True
+        exact = select(func.count()).select_from(statements.matching.subquery())
+        return await connection.scalar(exact, values), False
+
+    def _offset_page(self, filters: Hashable, keys: list[tuple[str, bool]]) -> OffsetStatements:
         where = self.where(filters)
-        count = select(func.count()).select_from(self.table).where(*where)
+        matching = select(self.pk).where(*where)
+        if self.resource.count_limit is None:
+            count = select(func.count()).select_from(self.table).where(*where)
+        else:  # stops after count_limit + 1 rows
+            counted = matching.limit(self.resource.count_limit + 1).subquery()
+            count = select(func.count()).select_from(counted)
         # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself still
         # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
         # sorts every matching row.
@@ -430,7 +458,7 @@ class Repository:
             .limit(bindparam("limit", type_=Integer))
             .offset(bindparam("offset", type_=Integer))
         )
-        return statement, count
+        return OffsetStatements(statement, count, matching)
 
     async def exists_visible(self, connection: Connection, item_id: int, viewer: Viewer) -> bool:
         kind = viewer_kind(viewer)

@@ -91,6 +91,10 @@ class Resource:
     operations: frozenset[str] = OPERATIONS
     extra_routes: tuple[RouteHook, ...] = ()
     default_sort: str = "id"
+    # Offset pages count matching rows exactly up to this many; past it `total` is the
+    # planner's estimate and `total_estimated` is true (PostgreSQL; SQLite counts them all).
+    # None: always exact, which costs a scan of every matching row on each page.
+    count_limit: int | None = None
     name: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -92,6 +92,7 @@ class ResourceRoutes:
         body = {
             "items": page.items,
             "total": page.total,
+            "total_estimated": page.estimated,
             "limit": params["limit"],
             "offset": offset,
             "next_cursor": next_cursor,

@@ -136,6 +136,7 @@ posts = register(
         visibility=visible_posts,
         embeds=(Embed("owner", User, "owner_id", ("id", "full_name")),),
         default_sort="-created_at",
+        count_limit=10_000,
         extra_routes=(vote_routes,),
     )
 )

@@ -4,6 +4,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from app.models.user import RefreshToken
+from tests.crud.formats import PAGE_FIELDS
 from tests.factories import DEFAULT_PASSWORD, TestUser, UserFactory
 
 PROBLEM = "application/problem+json"
@@ -321,7 +322,7 @@ async def test_list_users_default_page(client: AsyncClient, users: UserFactory) 
     response = await client.get("/api/v1/users", headers=admin.headers)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"items", "total", "limit", "offset", "next_cursor"}
+    assert set(body) == set(PAGE_FIELDS)
     assert body["total"] == 3 and body["limit"] == 20 and body["offset"] == 0
     assert body["next_cursor"] is None
     assert [item["id"] for item in body["items"]] == [admin.id, *(u.id for u in created)]

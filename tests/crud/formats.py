@@ -7,6 +7,9 @@ from httpx import URL, Response
 
 PROBLEM = "application/problem+json"
 
+# Every list answer, in this order.
+PAGE_FIELDS = ["items", "total", "total_estimated", "limit", "offset", "next_cursor"]
+
 
 def assert_problem(response: Response, status: int, slug: str | None = None) -> dict[str, Any]:
     """The response is a problem document with this status (and type slug); returns its body."""

@@ -346,6 +346,7 @@ async def test_nested_list_follows_the_list_contract(
     assert response.json() == {
         "items": mine,
         "total": 5,
+        "total_estimated": False,
         "limit": 20,
         "offset": 0,
         "next_cursor": None,

@@ -16,7 +16,7 @@ from app.main import create_app
 from app.models.post import Post
 from tests.conftest import Serve
 from tests.crud.conftest import Blog
-from tests.crud.formats import assert_problem, error_locs, link_params
+from tests.crud.formats import PAGE_FIELDS, assert_problem, error_locs, link_params
 from tests.factories import TestUser, UserFactory
 
 POSTS = "/api/v1/posts"
@@ -46,7 +46,7 @@ async def get_page(
 ) -> Response:
     response = await client.get(url, params=params, headers=headers)
     assert response.status_code == 200, response.text
-    assert set(response.json()) == {"items", "total", "limit", "offset", "next_cursor"}
+    assert set(response.json()) == set(PAGE_FIELDS)
     return response
 
 
@@ -202,7 +202,14 @@ async def test_a_page_exactly_as_long_as_the_rest_ends_the_walk(
     pages = await walk(client, POSTS, {"limit": 4, "sort": "id"})
     assert [len(page) for page in pages] == [4, 4]
     empty = await get_page(client, POSTS, {"title": "none"})
-    assert empty.json() == {"items": [], "total": 0, "limit": 20, "offset": 0, "next_cursor": None}
+    assert empty.json() == {
+        "items": [],
+        "total": 0,
+        "total_estimated": False,
+        "limit": 20,
+        "offset": 0,
+        "next_cursor": None,
+    }
 
 
 # pages, totals and links

@@ -8,7 +8,7 @@ from httpx import AsyncClient, Response
 
 from tests.conftest import IS_POSTGRES
 from tests.crud.conftest import Blog
-from tests.crud.formats import assert_problem, error_locs, link_params
+from tests.crud.formats import PAGE_FIELDS, assert_problem, error_locs, link_params
 from tests.factories import TestUser, UserFactory
 
 POSTS = "/api/v1/posts"
@@ -19,7 +19,7 @@ async def get_list(client: AsyncClient, **params: Any) -> Response:
     response = await client.get(POSTS, params=params)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"items", "total", "limit", "offset", "next_cursor"}
+    assert set(body) == set(PAGE_FIELDS)
     assert response.headers["x-total-count"] == str(body["total"])
     return response
 
