@@ -8,7 +8,7 @@ import time
 import uuid
 
 from fastapi import HTTPException
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_response, unhandled_error_response
@@ -20,6 +20,13 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# In raw (lower-case) form: each response gets these in place of any the app set itself.
+RAW_SECURITY_HEADERS = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+NO_STORE = (b"cache-control", b"no-store")
+REPLACED = frozenset({b"server", b"x-request-id", *(name for name, _ in RAW_SECURITY_HEADERS)})
+REPLACED_AUTHORISED = REPLACED | {NO_STORE[0]}
 
 access_logger = logging.getLogger("app.access")
 
@@ -35,12 +42,15 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = Headers(scope=scope)
-        incoming_id = headers.get("x-request-id", "")
+        incoming_id, authorised = "", False
+        for name, value in scope["headers"]:  # one pass over the raw headers
+            if name == b"x-request-id":
+                incoming_id = value.decode("latin-1")
+            elif name == b"authorization":
+                authorised = True
         request_id = incoming_id if REQUEST_ID_PATTERN.match(incoming_id) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         context_token = request_id_context.set(request_id)
-        authorised = "authorization" in headers
         status = 500
         response_started = False
 
@@ -48,14 +58,14 @@ class RequestContextMiddleware:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
-                response_headers = MutableHeaders(scope=message)
-                response_headers["X-Request-ID"] = request_id
-                for name, value in SECURITY_HEADERS.items():
-                    response_headers[name] = value
+                # One pass over the raw list (MutableHeaders rescans it for every header set).
+                replaced = REPLACED_AUTHORISED if authorised else REPLACED
+                raw = [item for item in message.get("headers", ()) if item[0] not in replaced]
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+                raw += RAW_SECURITY_HEADERS
                 if authorised:
-                    response_headers["Cache-Control"] = "no-store"
-                if "server" in response_headers:
-                    del response_headers["server"]
+                    raw.append(NO_STORE)
+                message["headers"] = raw
             await send(message)
 
         try:
