@@ -76,8 +76,8 @@ CONCERNS: list[tuple[str, Callable[[Frame], bool]]] = [
     ("sync dependency run in the threadpool (hop + thread)", _named("run_in_threadpool")),
     ("per-request AsyncSession (get_session dependency)", _named("get_session")),
     (
-        "caller lookup (token decode + user query: optional_viewer, get_optional_user)",
-        _named("optional_viewer", "get_optional_user"),
+        "caller lookup (token decode + user query: CallerScheme, get_optional_user)",
+        _named("CallerScheme.__call__", "optional_viewer", "get_optional_user"),
     ),
     (
         "routing (route matching)",
@@ -107,12 +107,12 @@ CONCERNS: list[tuple[str, Callable[[Frame], bool]]] = [
     ),
     ("greenlet bridge (greenlet_spawn)", _named("greenlet_spawn")),
     (
-        "driver path: statement rendering (StatementCache.render: cache key, parameters)",
-        _named("StatementCache.render"),
+        "driver path: statement rendering (StatementCache.render/render_prepared)",
+        _named("StatementCache.render", "StatementCache.render_prepared"),
     ),
     (
-        "driver path: pool checkout (Database.read / Database.write)",
-        _named("Database.read", "Database.write"),
+        "driver path: pool checkout (Database._checkout)",
+        _named("Database._checkout", "Database.read", "Database.write"),
     ),
     ("psycopg driver (execute, wait, fetch, adapt)", _in("psycopg")),
     ("psycopg_pool", _in("psycopg_pool")),
@@ -123,6 +123,10 @@ CONCERNS: list[tuple[str, Callable[[Frame], bool]]] = [
     ("SQLModel __init__ during response validation", _named("sqlmodel_init")),
     ("orjson", _in("orjson")),
     ("Repository.shape (row -> dict)", _named("Repository.shape")),
+    (
+        "JSON of items and pages (Representation.item/page)",
+        _named("Representation.item", "Representation.page"),
+    ),
     ("cursor encode/decode + fingerprint", _path("/app/crud/cursor.py")),
     ("JWT decode", _in("jwt")),
     ("access log line (json.dumps + logging)", _in("stdlib:logging")),
