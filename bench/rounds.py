@@ -100,7 +100,7 @@ def describe(result: dict[str, Any]) -> str:
         f"{result['rps']:8.0f} req/s  p50 {result['p50_us'] / 1000:6.1f} ms"
         f"  p99 {result['p99_us'] / 1000:6.1f} ms  non-2xx {result['non2xx']:<4}"
         f" errors {result['socket_errors']:<3} worker CPU {split} s{recycled}"
-        f"  other {result['other_cpu']:.1f} s"
+        f"  PostgreSQL {result['postgres_cpu']:.1f} s  other {result['other_cpu']:.1f} s"
     )
 
 
