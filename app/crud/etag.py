@@ -31,7 +31,8 @@ class Tag:
 def stamp_to_int(stamp: datetime | None) -> int:
     if stamp is None:
         return 0
-    return (stamp - EPOCH) // timedelta(microseconds=1)
+    delta = stamp - EPOCH  # integer arithmetic: exact, and cheaper than timedelta division
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def int_to_stamp(value: int) -> datetime | None:
