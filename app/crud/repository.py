@@ -386,10 +386,11 @@ class Repository:
         scope: Mapping[str, Any] | None = None,
         after: list[Any] | None = None,
     ) -> Page:
-        """One page by offset (with the exact total, in the same statement) or by keyset.
+        """One page by offset (with the total, in the same statement) or by keyset.
 
         `scope` pins columns to values (a nested list's parent id); `after` holds the sort
-        values of a cursor, and then the total is not counted.
+        values of a cursor, and then the total is not counted. Past the resource's
+        `count_limit` the total is the planner's estimate (`Page.estimated`).
         """
         sort, limit = params["sort"], params["limit"]
         keys = self.sort_keys(sort)
