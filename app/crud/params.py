@@ -35,11 +35,16 @@ def _split_commas(value: Any) -> Any:
     return [part for item in values for part in str(item).split(",") if part != ""]
 
 
+def without_none(annotation: Any) -> Any:
+    """`X | None` -> `X`; anything else as it is."""
+    if get_origin(annotation) in (Union, UnionType):
+        return next(arg for arg in get_args(annotation) if arg is not NoneType)
+    return annotation
+
+
 def python_type(resource: Resource, field: str) -> type:
     """The field's type on the table model, without `| None`."""
-    annotation = resource.table.model_fields[field].annotation
-    if get_origin(annotation) in (Union, UnionType):
-        annotation = next(arg for arg in get_args(annotation) if arg is not NoneType)
+    annotation = without_none(resource.table.model_fields[field].annotation)
     if get_origin(annotation) is Annotated:
         annotation = get_args(annotation)[0]
     return annotation if isinstance(annotation, type) else str

@@ -8,19 +8,18 @@ model's own dump does (tests/crud/test_representation.py holds it to that). Othe
 are validated and dumped through the model.
 """
 
-from types import NoneType, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
 from app.crud.pagination import page_model
+from app.crud.params import without_none
 from app.crud.resource import Resource
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    if get_origin(annotation) in (Union, UnionType):
-        annotation = next(arg for arg in get_args(annotation) if arg is not NoneType)
+    annotation = without_none(annotation)
     return (
         annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     )
