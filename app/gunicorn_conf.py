@@ -49,4 +49,13 @@ def on_starting(server: Arbiter) -> None:
     """
     from app.core.config import get_settings
 
-    get_settings()
+    settings = get_settings()
+    if not settings.is_sqlite:
+        # Each worker's one pool (app/core/database.py) holds at most DB_POOL_SIZE.
+        server.log.info(
+            "PostgreSQL connection budget: %d workers \N{MULTIPLICATION SIGN} DB_POOL_SIZE %d"
+            " = %d connections",
+            workers,
+            settings.DB_POOL_SIZE,
+            workers * settings.DB_POOL_SIZE,
+        )

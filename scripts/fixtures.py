@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from sqlalchemy import Column, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from app.core.security import hash_password
-from app.crud.resource import registry
+from app.crud.resource import registry, table_of
 from app.models.user import User, UserCreate
 
 USERS = "users"
@@ -41,7 +41,7 @@ class Section:
 
     @property
     def sa_table(self) -> Table:
-        return self.table.__table__  # type: ignore[attr-defined,no-any-return]
+        return table_of(self.table)
 
 
 def known_sections() -> dict[str, Section]:
@@ -157,7 +157,7 @@ class Loader:
     async def user_row(self, where: str, data: Any, superuser: Any) -> dict[str, Any] | int:
         if not isinstance(superuser, bool):
             raise self.fail(where, "_superuser", "must be true or false")
-        found = await self.connection.execute(select(User.id).where(User.email == data.email))
+        found = await self.connection.execute(select(col(User.id)).where(User.email == data.email))
         existing = found.scalar_one_or_none()
         if existing is not None:
             return int(existing)
@@ -183,7 +183,7 @@ class Loader:
             return self.keys[USERS][owner]
         if isinstance(owner, str) and "@" in owner:
             found = await self.connection.execute(
-                select(User.id).where(User.email == owner.lower())
+                select(col(User.id)).where(col(User.email) == owner.lower())
             )
             user_id = found.scalar_one_or_none()
             if user_id is not None:

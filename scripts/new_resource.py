@@ -10,6 +10,7 @@ Options after the type: `unique`, `index`, `max=N` (str and text). See README "A
 """
 
 import argparse
+import importlib.util
 import shlex
 import subprocess
 import sys
@@ -137,6 +138,11 @@ def scaffold(spec: ResourceSpec) -> list[Path]:
             )
     if f"from app.models import {spec.module} " in init.read_text():
         raise SpecError(f"app/models/__init__.py imports {spec.module} already")
+    if importlib.util.find_spec("ruff") is None:  # a .venv made before ruff joined requirements.txt
+        raise SpecError(
+            f"ruff is not installed in {sys.prefix}; it formats the generated files: "
+            "pip install -r requirements.txt"
+        )
     revision = next_revision()
     resources = {resource.sa_table.name: resource for resource in registry}
     module_text, test_text = render_module(spec), render_tests(spec, resources)

@@ -10,7 +10,8 @@ from sqlalchemy import delete, or_
 from sqlmodel import col
 
 from app.core.config import get_settings
-from app.core.db import create_engine, utcnow
+from app.core.database import Database
+from app.core.db import utcnow
 from app.crud.idempotency import TTL as IDEMPOTENCY_TTL
 from app.crud.idempotency import IdempotencyKey
 from app.models.login_throttle import LoginFailure
@@ -31,15 +32,11 @@ async def purge() -> dict[str, int]:
             col(LoginFailure.failed_at) <= now - timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
         ),
     }
-    engine = create_engine(settings)
-    try:
-        async with engine.begin() as connection:
-            return {
-                table: (await connection.execute(statement)).rowcount
-                for table, statement in statements.items()
-            }
-    finally:
-        await engine.dispose()
+    async with Database(settings) as db, db.engine.begin() as connection:
+        return {
+            table: (await connection.execute(statement)).rowcount
+            for table, statement in statements.items()
+        }
 
 
 if __name__ == "__main__":

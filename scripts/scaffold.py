@@ -229,7 +229,8 @@ def render_module(spec: ResourceSpec) -> str:
     if "uuid" in kinds:
         imports.append("from uuid import UUID")
     imports.append("")
-    imports.append(f"from pydantic import ConfigDict{', field_validator' if datetimes else ''}")
+    if datetimes:
+        imports.append("from pydantic import field_validator")
     if "text" in kinds:
         imports.append("from sqlalchemy import Text")
     imports.append("from sqlmodel import Field, SQLModel")
@@ -244,7 +245,7 @@ def render_module(spec: ResourceSpec) -> str:
     if spec.write is not Write.OWNER:
         crud_names.append("Write")
     imports.append(f"from app.crud.resource import {', '.join(sorted(crud_names, key=str.lower))}")
-    imports.append("from app.crud.table import Versioned")
+    imports.append("from app.crud.table import Versioned, input_config")
     modules: dict[str, set[str]] = {}
     for parent in parents:
         assert parent.target and parent.target.module and parent.target.variable
@@ -288,13 +289,13 @@ def render_module(spec: ResourceSpec) -> str:
         "",
         "",
         f"class {Class}Create({Class}Base):",
-        '    model_config = ConfigDict(extra="forbid")',
+        "    model_config = input_config()",
     ]
     lines += [
         "",
         "",
         f"class {Class}Update(SQLModel):",
-        '    model_config = ConfigDict(extra="forbid")',
+        "    model_config = input_config()",
         "",
     ]
     lines += [field_line(f, update=True) for f in spec.fields]
@@ -321,7 +322,7 @@ def render_module(spec: ResourceSpec) -> str:
         arguments.append(f"search_fields={tuple_literal(spec.search)}")
     if parents:
         declared = ", ".join(
-            f'Parent("{f.name}", {f.target.variable})'  # type: ignore[union-attr]
+            f'Parent("{f.name}", {f.target.variable})'  # type: ignore[union-attr]  # parents have targets
             for f in parents
         )
         arguments.append(f"parents=({declared},)")

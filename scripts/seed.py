@@ -25,12 +25,12 @@ from psycopg import sql as pg_sql
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 from tqdm import tqdm
 
 import app.models  # noqa: F401  (declares every resource)
 from app.core.config import ConfigurationError, Settings, get_settings
-from app.core.db import create_engine
+from app.core.database import Database
 from app.core.security import hash_password
 from app.crud.resource import registry
 from app.models.comment import Comment
@@ -114,6 +114,7 @@ def copying(table: Table) -> Write:
             pg_sql.Identifier(table.name), pg_sql.SQL(", ").join(map(pg_sql.Identifier, columns))
         )
         raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
         async with raw.cursor() as cursor, cursor.copy(command) as copy:
             for row in batch:
                 await copy.write_row([row[column] for column in columns])
@@ -147,7 +148,7 @@ async def insert_batches(
 
 
 def demo_user_ids() -> Any:
-    return select(User.id).where(User.email.like(f"%@{DEMO_DOMAIN}"))  # type: ignore[attr-defined]
+    return select(col(User.id)).where(col(User.email).like(f"%@{DEMO_DOMAIN}"))
 
 
 class DemoSeeder:
@@ -176,7 +177,7 @@ class DemoSeeder:
 
     async def users(self, count: int) -> int:
         found = await self.rows(
-            select(User.id, User.email).where(User.id.in_(demo_user_ids()))  # type: ignore[union-attr]
+            select(col(User.id), col(User.email)).where(col(User.id).in_(demo_user_ids()))
         )
         indices = ((demo_index(email), id_) for id_, email in found)
         existing = {index: id_ for index, id_ in indices if index is not None}
@@ -191,7 +192,9 @@ class DemoSeeder:
 
     async def posts(self, count: int) -> int:
         found = await self.rows(
-            select(Post.created_at, Post.id).where(Post.owner_id.in_(demo_user_ids()))  # type: ignore[attr-defined]
+            select(col(Post.created_at), col(Post.id)).where(
+                col(Post.owner_id).in_(demo_user_ids())
+            )
         )
         by_time = dict(found)
         times = [self.data.post_time(index) for index in range(count)]
@@ -212,12 +215,12 @@ class DemoSeeder:
                 print("comments: skipped, there are no demo users or posts", flush=True)
             return 0
         found = await self.rows(
-            select(Comment.post_id, Comment.created_at).where(
-                Comment.author_id.in_(demo_user_ids())  # type: ignore[attr-defined]
+            select(col(Comment.post_id), col(Comment.created_at)).where(
+                col(Comment.author_id).in_(demo_user_ids())
             )
         )
         present = {tuple(row) for row in found}
-        posts, missing = len(self.post_ids), []
+        posts, missing = len(self.post_ids), list[int]()
         for index in range(count):
             if len(present) + len(missing) >= count:
                 break
@@ -237,13 +240,13 @@ class DemoSeeder:
         if not count:
             return 0
         found = await self.rows(
-            select(PostVote.post_id, PostVote.user_id).where(
-                PostVote.user_id.in_(demo_user_ids())  # type: ignore[attr-defined]
+            select(col(PostVote.post_id), col(PostVote.user_id)).where(
+                col(PostVote.user_id).in_(demo_user_ids())
             )
         )
         present = {tuple(row) for row in found}
         cells = self.data.vote_cells(posts, users)
-        missing = []
+        missing: list[tuple[int, int, int]] = []
         for index in range(count):
             if len(present) + len(missing) >= count:
                 break
@@ -280,7 +283,7 @@ async def reset_demo(engine: AsyncEngine) -> int:
     async with engine.begin() as connection:
         for table, owner in owned_tables():
             await connection.execute(delete(table).where(table.c[owner].in_(demo_user_ids())))
-        result = await connection.execute(delete(User).where(User.id.in_(demo_user_ids())))  # type: ignore[union-attr]
+        result = await connection.execute(delete(User).where(col(User.id).in_(demo_user_ids())))
     return int(result.rowcount)
 
 
@@ -289,8 +292,8 @@ async def seed(options: Options, settings: Settings) -> list[str]:
     if options.reset and settings.ENVIRONMENT == "production":
         raise SeedRefused("--reset is refused when ENVIRONMENT=production")
     summary = [await ensure_first_superuser()]
-    engine = create_engine(settings)
-    try:
+    async with Database(settings) as db:
+        engine = db.engine
         if options.reset:
             summary.append(f"reset: deleted {await reset_demo(engine)} demo users and their rows")
         wanted = {name: getattr(options, name) for name in DEFAULT_COUNTS}
@@ -308,8 +311,6 @@ async def seed(options: Options, settings: Settings) -> list[str]:
                 f"loaded {options.fixtures}: "
                 + (", ".join(f"{n} {name}" for name, n in loaded.items()) or "nothing")
             )
-    finally:
-        await engine.dispose()
     if counts["users"]:
         summary.append(f"Log in as demo1@{DEMO_DOMAIN} (any demoN) with password {DEMO_PASSWORD}")
     return summary

@@ -5,7 +5,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.core.config import get_settings
-from app.models.user import UserCreate, create_user
+from app.models.user import UserCreate
+from app.services.accounts import create_user
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 _counter = itertools.count()

@@ -1,87 +1,27 @@
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy import update
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.api.deps import SettingsDep
 from app.core.client import client_address
-from app.core.config import Settings
-from app.core.db import SessionDep, utcnow
+from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, problem_responses
-from app.core.security import (
-    create_access_token,
-    new_refresh_token,
-    refresh_token_digest,
-    refresh_token_expiry,
-    verify_password,
-)
-from app.models.login_throttle import (
+from app.core.security import verify_password
+from app.models.user import RefreshRequest, TokenPair, User, UserCreate, UserPublic
+from app.services.accounts import (
+    INVALID_REFRESH,
     claim_attempt,
-    forgive_attempt,
-    reset_login_failures,
-    throttle_keys,
-)
-from app.models.user import (
-    RefreshRequest,
-    RefreshToken,
-    TokenPair,
-    User,
-    UserCreate,
-    UserPublic,
     create_user,
+    forgive_attempt,
     get_user_by_email,
+    issue_tokens,
+    reset_login_failures,
+    revoke_refresh_token,
+    throttle_keys,
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-INVALID_REFRESH = "The refresh token is invalid, expired or already used"
-
-
-async def issue_tokens(session: AsyncSession, user: User, settings: Settings) -> TokenPair:
-    """A new access token and a stored refresh token (committed by the caller)."""
-    assert user.id is not None
-    expires = timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES)
-    refresh = new_refresh_token()
-    session.add(
-        RefreshToken(
-            user_id=user.id,
-            token_digest=refresh_token_digest(refresh),
-            expires_at=refresh_token_expiry(settings.REFRESH_TOKEN_EXPIRE_DAYS),
-        )
-    )
-    return TokenPair(
-        access_token=create_access_token(user.id, settings.SECRET_KEY, expires),
-        refresh_token=refresh,
-        expires_in=int(expires.total_seconds()),
-    )
-
-
-async def revoke_refresh_token(session: AsyncSession, token: str) -> int | None:
-    """Revoke a live refresh token atomically; its user id, or None if it was not live."""
-    now = utcnow()
-    result = await session.exec(
-        update(RefreshToken)
-        .where(
-            col(RefreshToken.token_digest) == refresh_token_digest(token),
-            col(RefreshToken.revoked_at).is_(None),
-            col(RefreshToken.expires_at) > now,
-        )
-        .values(revoked_at=now)
-        .returning(RefreshToken.user_id)
-    )
-    return result.scalar_one_or_none()
-
-
-async def revoke_all_refresh_tokens(session: AsyncSession, user_id: int) -> None:
-    await session.exec(
-        update(RefreshToken)
-        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
-    )
 
 
 @router.post(

@@ -15,7 +15,9 @@ from app.models.user import User
 
 ANONYMOUS = Viewer(id=None)
 # Built once: its bind parameter takes each request's user id.
-CALLER = select(User.is_superuser).where(col(User.id) == bindparam("user_id"), col(User.is_active))
+CALLER = select(col(User.is_superuser)).where(
+    col(User.id) == bindparam("user_id"), col(User.is_active)
+)
 
 
 class CallerScheme(OAuth2PasswordBearer):
@@ -32,7 +34,7 @@ class CallerScheme(OAuth2PasswordBearer):
         )
         self.required = required
 
-    async def __call__(self, request: HTTPConnection) -> Viewer:  # type: ignore[override]
+    async def __call__(self, request: HTTPConnection) -> Viewer:  # type: ignore[override]  # returns the caller, not the token
         token = await super().__call__(request)
         if token is None:
             if self.required:

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, FastAPI
 
-from app.api import auth, users
+from app.api import auth, users, votes
 from app.api.resources import resource_routers
 from app.core.errors import problem_responses
 
@@ -14,7 +14,7 @@ def include_api(app: FastAPI) -> None:
     resources (most of the traffic) first: FastAPI finds a request's route by asking each
     included router in turn, at some 10 µs per router passed and per level of nesting.
     """
-    routers: list[APIRouter] = [*resource_routers(), auth.router, users.router]
+    routers: list[APIRouter] = [*resource_routers(), votes.router, auth.router, users.router]
     for router in routers:
         # Every operation below needs the database: while it is unreachable, or a statement
         # runs past DB_STATEMENT_TIMEOUT_MS, the answer is 503 with Retry-After

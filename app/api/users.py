@@ -1,9 +1,8 @@
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy import func, select
-from sqlmodel import col
+from sqlalchemy import func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api.auth import revoke_all_refresh_tokens
 from app.api.deps import CurrentUser, SettingsDep, SuperUser
 from app.core.db import SessionDep, utcnow
 from app.core.errors import BadRequest, NotFound, problem_responses
@@ -15,15 +14,8 @@ from app.crud.pagination import (
     page_model,
     set_page_headers,
 )
-from app.models.user import (
-    EmailTaken,
-    PasswordChange,
-    User,
-    UserPublic,
-    UserUpdate,
-    UserUpdateMe,
-    get_user_by_email,
-)
+from app.models.user import PasswordChange, User, UserPublic, UserUpdate, UserUpdateMe
+from app.services.accounts import EmailTaken, get_user_by_email, revoke_all_refresh_tokens
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -87,10 +79,10 @@ async def list_users(
     response: Response,
     limit: LimitParam = DEFAULT_LIMIT,
     offset: OffsetParam = 0,
-) -> UserList:  # type: ignore[valid-type]
-    total = (await session.exec(select(func.count()).select_from(User))).scalar_one()
+) -> UserList:  # type: ignore[valid-type]  # a model built at runtime
+    total = (await session.exec(select(func.count()).select_from(User))).one()
     rows = await session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset))
-    items = [UserPublic.model_validate(user) for user in rows.scalars()]
+    items = [UserPublic.model_validate(user) for user in rows]
     set_page_headers(response, request.url, total=total, limit=limit, offset=offset)
     return UserList(items=items, total=total, limit=limit, offset=offset)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEV_SECRET_FILE = PROJECT_ROOT / ".secret_key"
@@ -28,8 +29,7 @@ class Settings(BaseSettings):
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     FIRST_SUPERUSER_EMAIL: str | None = None
     FIRST_SUPERUSER_PASSWORD: str | None = None
-    DB_POOL_SIZE: int = Field(10, ge=1)
-    DB_MAX_OVERFLOW: int = Field(5, ge=0)
+    DB_POOL_SIZE: int = Field(10, ge=1)  # PostgreSQL connections per worker, all uses together
     DB_POOL_TIMEOUT: float = Field(10, gt=0)  # seconds a request waits for a pooled connection
     DB_CONNECT_TIMEOUT: int = Field(3, ge=1)  # seconds; an unreachable database answers 503
     DB_STATEMENT_TIMEOUT_MS: int = Field(10_000, ge=0)  # PostgreSQL only; 0 disables it
@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        return make_url(self.DATABASE_URL)
 
 
 def _development_secret() -> str:

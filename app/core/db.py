@@ -46,24 +46,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    if settings.is_sqlite:
-        engine = create_async_engine(
-            settings.DATABASE_URL, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        )
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
-        return engine
-    return create_async_engine(
-        settings.DATABASE_URL,
-        pool_pre_ping=True,
-        pool_size=settings.DB_POOL_SIZE,
-        max_overflow=settings.DB_MAX_OVERFLOW,
-        pool_timeout=settings.DB_POOL_TIMEOUT,
-        connect_args={
-            "connect_timeout": settings.DB_CONNECT_TIMEOUT,
-            "options": f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS}",
-        },
+def create_sqlite_engine(settings: Settings) -> AsyncEngine:
+    engine = create_async_engine(
+        settings.DATABASE_URL, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     )
+    event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    return engine
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

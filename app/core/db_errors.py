@@ -25,8 +25,8 @@ def _constraint_columns(name: str | None) -> list[str]:
         return []
     for table in SQLModel.metadata.tables.values():
         for item in (*table.constraints, *table.indexes):
-            if item.name == name:
-                return [column.name for column in item.columns]
+            if getattr(item, "name", None) == name:
+                return [column.name for column in getattr(item, "columns", ())]
     return []
 
 
@@ -105,7 +105,7 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_driver_error(request: Request, exc: Exception) -> JSONResponse:
-    """The same mapping for statements run on psycopg directly (app/core/sql.py)."""
+    """The same mapping for statements run on psycopg directly (app/core/database.py)."""
     if isinstance(exc, psycopg.IntegrityError):
         return await _on_integrity_error(request, exc)
     if isinstance(exc, psycopg.DataError):

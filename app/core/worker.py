@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 from uvicorn_worker import UvicornWorker
 
 
-class AppWorker(UvicornWorker):
+class AppWorker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no type hints
     """uvicorn's worker without a `Server` header or uvicorn's access log.
 
     The app's middleware writes one JSON line per request instead. Proxy headers are trusted

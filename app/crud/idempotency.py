@@ -1,24 +1,27 @@
-"""`Idempotency-Key` on creates: a retried POST returns the stored response, never a second row.
+"""`Idempotency-Key` on creates: a retried POST returns the first result, never a second row.
 
 The key's record is written in the same transaction as the row it created; on PostgreSQL a
 transaction-scoped advisory lock turns a retry that overlaps the first attempt into a 409.
+Keys belong to the caller's id (the generic layer knows no user table) and last 24 hours.
 """
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import Response
-from sqlalchemy import UniqueConstraint, delete, func, insert, select
+from pydantic_core import to_json
+from sqlalchemy import UniqueConstraint, bindparam, delete, func, insert, select
 from sqlmodel import Field, SQLModel, Text, col
 
+from app.core.database import Connection
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, Unprocessable
-from app.core.sql import Connection
+from app.core.locks import advisory_lock_key
 
 TTL = timedelta(hours=24)
-REPLAYED_HEADERS = ("Location", "ETag")
+CREATED = 201
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -26,82 +29,87 @@ class IdempotencyKey(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("user_id", "key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    user_id: int  # the caller's id
     key: str = Field(max_length=255)
     request_hash: str = Field(max_length=64)
     status_code: int
-    headers: str = Field(sa_type=Text)
-    body: str = Field(sa_type=Text)
+    headers: str = Field(sa_type=Text)  # {"ETag": ...}
+    body: str = Field(sa_type=Text)  # the created item's JSON
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
-def request_hash(path: str, payload: Any) -> str:
+@dataclass(frozen=True)
+class Key:
+    """One caller's key for one request (its path and body, hashed)."""
+
+    caller_id: int
+    key: str
+    request_hash: str
+
+
+def request_key(caller_id: int, key: str, path: str, payload: Any) -> Key:
     canonical = json.dumps([path, payload], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return Key(caller_id, key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
-def _lock_id(user_id: int, key: str) -> int:
-    digest = hashlib.blake2b(f"{user_id}:{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+_OURS = (col(IdempotencyKey.user_id) == bindparam("caller_id")) & (
+    col(IdempotencyKey.key) == bindparam("key")
+)
+_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("lock")))
+_STORED = select(
+    col(IdempotencyKey.request_hash), col(IdempotencyKey.headers), col(IdempotencyKey.body)
+).where(_OURS, col(IdempotencyKey.created_at) > bindparam("since", type_=UTCDateTime))
+_EXPIRED = delete(IdempotencyKey).where(
+    _OURS, col(IdempotencyKey.created_at) <= bindparam("since", type_=UTCDateTime)
+)
+_REMEMBER = insert(IdempotencyKey).values(
+    user_id=bindparam("caller_id"),
+    key=bindparam("key"),
+    request_hash=bindparam("request_hash"),
+    status_code=CREATED,
+    headers=bindparam("headers"),
+    body=bindparam("body"),
+    created_at=bindparam("now", type_=UTCDateTime),
+)
 
 
-async def stored_response(
-    connection: Connection, user_id: int, key: str, fingerprint: str
-) -> Response | None:
-    """The response to replay for this key, or None to go ahead (holding the key's lock)."""
+async def stored(connection: Connection, key: Key) -> tuple[dict[str, Any], str] | None:
+    """The first result (item, ETag) to return again, or None to go ahead, holding the
+    key's lock until the transaction ends."""
     if connection.dialect_name == "postgresql":
-        locked = await connection.scalar(
-            select(func.pg_try_advisory_xact_lock(_lock_id(user_id, key)))
-        )
-        if not locked:
+        lock = advisory_lock_key(f"idempotency:{key.caller_id}:{key.key}")
+        if not await connection.scalar(_LOCK, {"lock": lock}):
             raise Conflict(
                 "A request with this Idempotency-Key is still in progress",
                 slug="idempotency-in-progress",
             )
-    statement = select(IdempotencyKey).where(
-        col(IdempotencyKey.user_id) == user_id,
-        col(IdempotencyKey.key) == key,
-        col(IdempotencyKey.created_at) > utcnow() - TTL,
-    )
-    row = await connection.row(statement)
+    values = {"caller_id": key.caller_id, "key": key.key, "since": utcnow() - TTL}
+    row = await connection.row(_STORED, values)
     if row is None:
         return None
-    if row["request_hash"] != fingerprint:
+    if row["request_hash"] != key.request_hash:
         raise Unprocessable(
             "This Idempotency-Key was used with a different request",
             slug="idempotency-key-reused",
             errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused", "type": "reused"}],
         )
-    return Response(
-        row["body"],
-        status_code=row["status_code"],
-        headers=json.loads(row["headers"]),
-        media_type="application/json",
-    )
+    return json.loads(row["body"]), json.loads(row["headers"])["ETag"]
 
 
-async def remember(
-    connection: Connection, user_id: int, key: str, fingerprint: str, response: Response
-) -> None:
-    """Store the response under the key, in the caller's transaction."""
+async def remember(connection: Connection, key: Key, item: dict[str, Any], etag: str) -> None:
+    """Store the result under the key, in the caller's transaction."""
+    now = utcnow()
     await connection.execute(
-        delete(IdempotencyKey).where(
-            col(IdempotencyKey.user_id) == user_id,
-            col(IdempotencyKey.key) == key,
-            col(IdempotencyKey.created_at) <= utcnow() - TTL,
-        )
+        _EXPIRED, {"caller_id": key.caller_id, "key": key.key, "since": now - TTL}
     )
-    headers = {
-        name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers
-    }
     await connection.execute(
-        insert(IdempotencyKey).values(
-            user_id=user_id,
-            key=key,
-            request_hash=fingerprint,
-            status_code=response.status_code,
-            headers=json.dumps(headers),
-            body=bytes(response.body).decode(),
-            created_at=utcnow(),
-        )
+        _REMEMBER,
+        {
+            "caller_id": key.caller_id,
+            "key": key.key,
+            "request_hash": key.request_hash,
+            "headers": json.dumps({"ETag": etag}),
+            "body": to_json(item).decode(),
+            "now": now,
+        },
     )

@@ -27,7 +27,7 @@ class Page(BaseModel, Generic[ItemT]):
 def page_model(item_model: type[BaseModel]) -> type[Page[Any]]:
     """`Page[PostPublic]` named `PostList` in the OpenAPI document."""
     name = item_model.__name__.removesuffix("Public") + "List"
-    return create_model(name, __base__=Page[item_model])  # type: ignore[valid-type]
+    return create_model(name, __base__=Page[item_model])  # type: ignore[valid-type]  # a runtime type
 
 
 def set_page_headers(response: Response, url: URL, *, total: int, limit: int, offset: int) -> None:

@@ -5,10 +5,7 @@ not know. It is validated from the keys a request sends, not by FastAPI's query-
 support, which walks all of its (dozens of) fields in Python on every request.
 """
 
-from datetime import date, datetime
-from decimal import Decimal
-from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
@@ -22,66 +19,16 @@ from pydantic import (
 )
 from starlette.datastructures import QueryParams
 
+from app.crud.fields import python_type
+from app.crud.filters import filter_params
 from app.crud.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.crud.plan import parse_sort
 from app.crud.resource import Resource
-
-ORDERED_TYPES = (int, float, Decimal, datetime, date, str)
-COMPARISONS = ("ne", "lt", "lte", "gt", "gte")
-STRING_MATCHES = ("contains", "startswith", "icontains")
 
 
 def _split_commas(value: Any) -> Any:
     values = value if isinstance(value, list) else [value]
     return [part for item in values for part in str(item).split(",") if part != ""]
-
-
-def without_none(annotation: Any) -> Any:
-    """`X | None` -> `X`; anything else as it is."""
-    if get_origin(annotation) in (Union, UnionType):
-        return next(arg for arg in get_args(annotation) if arg is not NoneType)
-    return annotation
-
-
-def python_type(resource: Resource, field: str) -> type:
-    """The field's type on the table model, without `| None`."""
-    annotation = without_none(resource.table.model_fields[field].annotation)
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    return annotation if isinstance(annotation, type) else str
-
-
-def filter_operators(kind: type) -> tuple[str, ...]:
-    """The operators a column of this Python type allows (besides plain equality)."""
-    operators: tuple[str, ...] = ("ne",)
-    if issubclass(kind, ORDERED_TYPES) and kind is not bool:
-        operators = COMPARISONS
-    operators += ("in", "isnull")
-    if kind is str:
-        operators += STRING_MATCHES
-    return operators
-
-
-def filter_params(resource: Resource) -> dict[str, tuple[str, str]]:
-    """Query parameter name -> (field, operator) for every allowed filter."""
-    params = {}
-    for name in resource.filter_fields or ():
-        params[name] = (name, "eq")
-        for operator in filter_operators(python_type(resource, name)):
-            params[f"{name}__{operator}"] = (name, operator)
-    return params
-
-
-def parse_sort(value: str, allowed: tuple[str, ...]) -> list[tuple[str, bool]]:
-    """`-created_at,id` -> [("created_at", True), ("id", False)]; True means descending."""
-    keys = []
-    for item in value.split(","):
-        name = item.strip()
-        descending = name.startswith("-")
-        name = name.removeprefix("-")
-        if name not in allowed:
-            raise ValueError(f"cannot sort by {name!r}; allowed: {', '.join(allowed)}")
-        keys.append((name, descending))
-    return keys
 
 
 def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
@@ -112,16 +59,13 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
         fields["q"] = (str | None, Field(None, max_length=200, description=description))
     for param, (name, operator) in filters.items():
         kind = python_type(resource, name)
-        if operator == "isnull":
-            fields[param] = (bool | None, Field(None, description=f"{name} is (not) null"))
-        elif operator == "in":
-            item = Annotated[list[kind], BeforeValidator(_split_commas)]  # type: ignore[valid-type]
-            fields[param] = (
-                item | None,
-                Field(None, description=f"{name} in a comma-separated list"),
-            )
-        else:
-            fields[param] = (kind | None, Field(None, description=f"{name} {operator}"))
+        value: Any = kind
+        if operator.value == "flag":
+            value = bool
+        elif operator.value == "list":
+            value = Annotated[list[kind], BeforeValidator(_split_commas)]  # type: ignore[valid-type]  # a runtime type
+        description = operator.describe.format(field=name)
+        fields[param] = (value | None, Field(None, description=description))
     allowed = set(fields)
 
     def check_names(cls: type[BaseModel], data: Any) -> Any:
@@ -138,10 +82,11 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
                 parse_sort(data["sort"], sort_fields)
         return data
 
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    validators: dict[str, Any] = {"check_names": model_validator(mode="before")(check_names)}
+    return create_model(
         f"{resource.name}ListParams",
         __config__=ConfigDict(extra="forbid"),
-        __validators__={"check_names": model_validator(mode="before")(check_names)},
+        __validators__=validators,
         **fields,
     )
 
@@ -178,7 +123,9 @@ class ListQuery:
             for name, field in self.model.model_fields.items()
         ]
         self.repeatable = {
-            name for name, (_, operator) in filter_params(resource).items() if operator == "in"
+            name
+            for name, (_, operator) in filter_params(resource).items()
+            if operator.value == "list"
         }
 
     def parse(self, query: QueryParams) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
+from app.crud.fields import without_none
 from app.crud.pagination import page_model
-from app.crud.params import without_none
 from app.crud.resource import Resource
 
 

@@ -5,9 +5,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fastapi import APIRouter
 from sqlalchemy import ColumnElement, Table
 from sqlmodel import SQLModel
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table of a `table=True` model."""
+    table = getattr(model, "__table__", None)
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 class Read(StrEnum):
@@ -46,6 +53,10 @@ class Embed:
     local_key: str
     columns: tuple[str, ...]
 
+    @property
+    def sa_table(self) -> Table:
+        return table_of(self.table)
+
 
 @dataclass(frozen=True)
 class Parent:
@@ -66,8 +77,6 @@ class ViewerDeps:
 
 # (resource table, viewer) -> a WHERE clause limiting the rows this viewer may see, or None.
 Visibility = Callable[[Any, Viewer], ColumnElement[bool] | None]
-# (router, resource, viewer dependencies) -> None: adds routes to the generated router.
-RouteHook = Callable[[APIRouter, "Resource", ViewerDeps], None]
 
 
 @dataclass
@@ -89,7 +98,6 @@ class Resource:
     embeds: tuple[Embed, ...] = ()
     parents: tuple[Parent, ...] = ()
     operations: frozenset[str] = OPERATIONS
-    extra_routes: tuple[RouteHook, ...] = ()
     default_sort: str = "id"
     # Offset pages count matching rows exactly up to this many; past it `total` is the
     # planner's estimate and `total_estimated` is true (PostgreSQL; SQLite counts them all).
@@ -115,7 +123,7 @@ class Resource:
 
     @property
     def sa_table(self) -> Table:
-        return self.table.__table__  # type: ignore[attr-defined,no-any-return]
+        return table_of(self.table)
 
     @property
     def columns(self) -> dict[str, Any]:

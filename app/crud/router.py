@@ -1,23 +1,27 @@
-"""Turns a resource declaration into documented FastAPI routes.
+"""Turns a resource declaration into documented FastAPI routes, one method per operation.
 
 The endpoints are closures whose annotations are the resource's runtime schemas, so FastAPI
 validates and documents them; keep `from __future__ import annotations` out of this module.
 """
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
+from pydantic import BaseModel
 
-from app.core.errors import Forbidden, Unprocessable, problem_responses
+from app.core.database import Database
+from app.core.errors import Unprocessable, problem_responses
 from app.crud import idempotency
 from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
+from app.crud.fields import python_type
 from app.crud.pagination import set_cursor_link, set_page_headers
 from app.crud.params import ListQuery
-from app.crud.repository import Page, Repository
+from app.crud.plan import ListPlanner, sort_keys
+from app.crud.repository import ParentScope, Repository
 from app.crud.representation import Representation
-from app.crud.resource import Read, Resource, Viewer, ViewerDeps, Write
+from app.crud.resource import Read, Resource, Viewer, ViewerDeps
 
 MAX_ID = 2**31 - 1
 JSON = "application/json"
@@ -35,6 +39,14 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 IfNoneMatch = Annotated[str | None, Header(description="304 when the ETag is unchanged")]
+# 401 even on public reads: a token that is sent must be valid.
+READ_ERRORS = (401,)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 422)
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
 
 
 def json_response(body: bytes, status_code: int = 200, etag: str | None = None) -> Response:
@@ -48,52 +60,63 @@ class ResourceRoutes:
     def __init__(self, resource: Resource, viewers: ViewerDeps) -> None:
         self.resource = resource
         self.repository = Repository(resource)
-        self.viewers = viewers
         self.representation = Representation(resource)
-        self.list_model = self.representation.list_model
         self.query = ListQuery(resource)
-        public_read = resource.read is Read.PUBLIC
-        self.read_viewer = viewers.optional if public_read else viewers.required
-        # 401 even on public reads: a token that is sent must be valid.
-        self.read_errors = (401,)
+        self.planner = ListPlanner(resource)
+        self.embeds = len(resource.embeds)
+        self.read_viewer = viewers.optional if resource.read is Read.PUBLIC else viewers.required
+        self.write_viewer = viewers.required
+        self.router = APIRouter(prefix=f"/{resource.plural}", tags=[resource.plural])
+
+    def build(self) -> list[APIRouter]:
+        """The resource's router, plus one per nested list it declares."""
+        operations = self.resource.operations
+        if "list" in operations:
+            self.add_list()
+        if "get" in operations:
+            self.add_get()
+        if "create" in operations:
+            self.add_create()
+        if "update" in operations:
+            self.add_write("PATCH", "update", self.resource.update, partial=True)
+        if "replace" in operations:
+            self.add_write("PUT", "replace", self.resource.create, partial=False)
+        if "delete" in operations:
+            self.add_delete()
+        routers = [self.router]
+        for parent in self.resource.parents:
+            if parent.nested_list and "list" in operations:
+                routers.append(self.nested_list_router(parent.field, parent.resource))
+        return routers
+
+    # -- reads ------------------------------------------------------------------------------
 
     async def list_page(
         self,
         request: Request,
-        params: Mapping[str, Any],
         viewer: Viewer,
         scope: Mapping[str, Any] | None = None,
-        parent: tuple[Repository, int] | None = None,
+        parent: ParentScope | None = None,
     ) -> Response:
         """The list contract: offset or cursor pages, total, `X-Total-Count` and `Link`."""
+        params = self.query.parse(request.query_params)
+        scope = scope or {}
         secret = request.app.state.settings.SECRET_KEY
-        fingerprint = query_fingerprint(self.resource.plural, params, scope or {})
+        fingerprint = query_fingerprint(self.resource.plural, params, scope)
         after = None
         if params["cursor"] is not None:
-            kinds = self.repository.sort_kinds(params["sort"])
-            try:
-                after = decode_cursor(params["cursor"], fingerprint, secret, kinds)
-            except (InvalidCursor, ValueError) as error:
-                raise Unprocessable(
-                    str(error) if isinstance(error, InvalidCursor) else "the cursor is not valid",
-                    slug="invalid-cursor",
-                    errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
-                ) from None
-        async with request.app.state.db.connect() as connection:
-            if parent is not None:
-                await parent[0].require_visible(connection, parent[1], viewer)
-            page: Page = await self.repository.page(
-                connection, params, viewer, scope=scope, after=after
-            )
+            after = self.decode_cursor(params, fingerprint, secret)
+        query = self.planner.plan(params, viewer, scope, after)
+        page = await self.repository.page(database(request), query, viewer, parent)
         next_cursor = (
             encode_cursor(page.last_key, fingerprint, secret) if page.last_key is not None else None
         )
-        offset = None if after is not None else params["offset"] or 0
+        offset = None if after is not None else query.offset
         body = {
             "items": page.items,
             "total": page.total,
             "total_estimated": page.estimated,
-            "limit": params["limit"],
+            "limit": query.limit,
             "offset": offset,
             "next_cursor": next_cursor,
         }
@@ -102,209 +125,166 @@ class ResourceRoutes:
             set_cursor_link(response, request.url, next_cursor)
         else:
             set_page_headers(
-                response, request.url, total=page.total, limit=params["limit"], offset=offset
+                response, request.url, total=page.total, limit=query.limit, offset=offset
             )
         return response
 
-    def item_response(self, item: dict[str, Any], etag: str, status_code: int = 200) -> Response:
-        return json_response(self.representation.item(item), status_code, etag)
+    def decode_cursor(self, params: Mapping[str, Any], fingerprint: str, secret: str) -> list[Any]:
+        kinds = [
+            python_type(self.resource, key.field)
+            for key in sort_keys(self.resource, params["sort"])
+        ]
+        try:
+            return decode_cursor(params["cursor"], fingerprint, secret, kinds)
+        except (InvalidCursor, ValueError) as error:
+            message = str(error) if isinstance(error, InvalidCursor) else "the cursor is not valid"
+            raise Unprocessable(
+                message,
+                slug="invalid-cursor",
+                errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
+            ) from None
 
-    def check_may_create(self, viewer: Viewer) -> None:
-        if self.resource.write is Write.SUPERUSER and not viewer.is_superuser:
-            raise Forbidden(f"Only superusers may create {self.resource.plural}")
+    def add_list(self) -> None:
 
-    def build(self) -> list[APIRouter]:
-        resource, repository = self.resource, self.repository
-        plural, operations = resource.plural, resource.operations
-        embeds = len(resource.embeds)
-        router = APIRouter(prefix=f"/{plural}", tags=[plural])
-        routers = [router]
-        ReadViewer = Annotated[Viewer, Depends(self.read_viewer)]
-        WriteViewer = Annotated[Viewer, Depends(self.viewers.required)]
-        Create = resource.create
-        Update = resource.update
-        item_errors = (400, *self.read_errors, 404, 422)  # 400: a malformed If-None-Match
-        write_errors = (400, 401, 403, 404, 409, 412, 422)
-
-        if "list" in operations:
-
-            @router.get(
-                "",
-                operation_id=f"{plural}-list",
-                response_model=self.list_model,
-                responses=problem_responses(*self.read_errors, 422),
-                openapi_extra={"parameters": self.query.openapi_parameters},
-            )
-            async def list_items(request: Request, viewer: ReadViewer) -> Any:
-                return await self.list_page(request, self.query.parse(request.query_params), viewer)
-
-        if "get" in operations:
-
-            @router.get(
-                "/{item_id}",
-                name=f"{plural}-get",
-                operation_id=f"{plural}-get",
-                response_model=resource.public,
-                responses={304: {"description": "Not modified"}, **problem_responses(*item_errors)},
-            )
-            async def get_item(
-                request: Request,
-                item_id: ItemId,
-                viewer: ReadViewer,
-                if_none_match: IfNoneMatch = None,
-            ) -> Any:
-                async with request.app.state.db.connect() as connection:
-                    item, etag = await repository.get(connection, item_id, viewer)
-                if none_match(if_none_match, etag):
-                    return Response(
-                        status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag}
-                    )
-                return self.item_response(item, etag)
-
-        if "create" in operations:
-
-            @router.post(
-                "",
-                operation_id=f"{plural}-create",
-                status_code=status.HTTP_201_CREATED,
-                response_model=resource.public,
-                responses=problem_responses(401, 403, 409, 422),
-            )
-            async def create_item(
-                request: Request,
-                data: Create,  # type: ignore[valid-type]
-                viewer: WriteViewer,
-                idempotency_key: IdempotencyKeyHeader = None,
-            ) -> Any:
-                self.check_may_create(viewer)
-                values = data.model_dump()  # type: ignore[attr-defined]
-                assert viewer.id is not None
-                fingerprint = idempotency.request_hash(
-                    request.url.path, data.model_dump(mode="json")
-                )  # type: ignore[attr-defined]
-                several = idempotency_key is not None or bool(resource.parents)
-                async with request.app.state.db.for_write(several) as connection:
-                    if idempotency_key is not None:
-                        replay = await idempotency.stored_response(
-                            connection, viewer.id, idempotency_key, fingerprint
-                        )
-                        if replay is not None:
-                            return replay
-                    item, etag = await repository.create(connection, values, viewer)
-                    response = self.item_response(item, etag, status.HTTP_201_CREATED)
-                    # The create path plus the id: url_for() would search every route.
-                    location = request.url.replace(
-                        path=f"{request.url.path}/{item['id']}", query=""
-                    )
-                    response.headers["Location"] = str(location)
-                    if idempotency_key is not None:
-                        await idempotency.remember(
-                            connection, viewer.id, idempotency_key, fingerprint, response
-                        )
-                return response
-
-        async def write(
-            request: Request,
-            item_id: int,
-            changes: dict[str, Any],
-            viewer: Viewer,
-            if_match: str | None,
-        ) -> Response:
-            tags = parse_if_match(if_match, embeds)
-            # The If-Match check is in the UPDATE itself; a parent check needs a transaction.
-            async with request.app.state.db.for_write(bool(resource.parents)) as connection:
-                item, etag = await repository.update(connection, item_id, changes, viewer, tags)
-            return self.item_response(item, etag)
-
-        if "update" in operations:
-
-            @router.patch(
-                "/{item_id}",
-                operation_id=f"{plural}-update",
-                response_model=resource.public,
-                responses=problem_responses(*write_errors),
-            )
-            async def update_item(
-                request: Request,
-                item_id: ItemId,
-                data: Update,  # type: ignore[valid-type]
-                viewer: WriteViewer,
-                if_match: IfMatch = None,
-            ) -> Any:
-                changes = data.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-                return await write(request, item_id, changes, viewer, if_match)
-
-        if "replace" in operations:
-
-            @router.put(
-                "/{item_id}",
-                operation_id=f"{plural}-replace",
-                response_model=resource.public,
-                responses=problem_responses(*write_errors),
-            )
-            async def replace_item(
-                request: Request,
-                item_id: ItemId,
-                data: Create,  # type: ignore[valid-type]
-                viewer: WriteViewer,
-                if_match: IfMatch = None,
-            ) -> Any:
-                changes = data.model_dump()  # type: ignore[attr-defined]
-                return await write(request, item_id, changes, viewer, if_match)
-
-        if "delete" in operations:
-
-            @router.delete(
-                "/{item_id}",
-                operation_id=f"{plural}-delete",
-                status_code=status.HTTP_204_NO_CONTENT,
-                response_class=Response,
-                responses=problem_responses(400, 401, 403, 404, 412, 422),
-            )
-            async def delete_item(
-                request: Request,
-                item_id: ItemId,
-                viewer: WriteViewer,
-                if_match: IfMatch = None,
-            ) -> None:
-                tags = parse_if_match(if_match, embeds)
-                async with request.app.state.db.connect() as connection:
-                    await repository.delete(connection, item_id, viewer, tags)
-
-        for parent in resource.parents:
-            if parent.nested_list and "list" in operations:
-                routers.append(self.nested_list_router(parent.field, parent.resource))
-        for hook in resource.extra_routes:
-            hook(router, resource, self.viewers)
-        return routers
+        @self.router.get(
+            "",
+            operation_id=f"{self.resource.plural}-list",
+            response_model=self.representation.list_model,
+            responses=problem_responses(*READ_ERRORS, 422),
+            openapi_extra={"parameters": self.query.openapi_parameters},
+        )
+        async def list_items(
+            request: Request, viewer: Annotated[Viewer, Depends(self.read_viewer)]
+        ) -> Any:
+            return await self.list_page(request, viewer)
 
     def nested_list_router(self, field: str, parent: Resource) -> APIRouter:
         """`GET /<parent>/{id}/<plural>`: the list contract, scoped to one visible parent."""
         parent_repository = Repository(parent)
-        ReadViewer = Annotated[Viewer, Depends(self.read_viewer)]
         router = APIRouter(prefix=f"/{parent.plural}", tags=[self.resource.plural])
 
         @router.get(
             f"/{{parent_id}}/{self.resource.plural}",
             operation_id=f"{self.resource.plural}-list-by-{parent.name.lower()}",
-            response_model=self.list_model,
-            responses=problem_responses(*self.read_errors, 404, 422),
+            response_model=self.representation.list_model,
+            responses=problem_responses(*READ_ERRORS, 404, 422),
             openapi_extra={"parameters": self.query.openapi_parameters},
         )
         async def list_children(
             request: Request,
             parent_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-            viewer: ReadViewer,
+            viewer: Annotated[Viewer, Depends(self.read_viewer)],
         ) -> Any:
-            return await self.list_page(
-                request,
-                self.query.parse(request.query_params),
-                viewer,
-                scope={field: parent_id},
-                parent=(parent_repository, parent_id),
-            )
+            parent_scope = ParentScope(parent_repository, parent_id)
+            return await self.list_page(request, viewer, {field: parent_id}, parent_scope)
 
         return router
+
+    def add_get(self) -> None:
+        plural = self.resource.plural
+
+        @self.router.get(
+            "/{item_id}",
+            name=f"{plural}-get",
+            operation_id=f"{plural}-get",
+            response_model=self.resource.public,
+            # 400: a malformed If-None-Match
+            responses={
+                304: {"description": "Not modified"},
+                **problem_responses(400, *READ_ERRORS, 404, 422),
+            },
+        )
+        async def get_item(
+            request: Request,
+            item_id: ItemId,
+            viewer: Annotated[Viewer, Depends(self.read_viewer)],
+            if_none_match: IfNoneMatch = None,
+        ) -> Any:
+            item, etag = await self.repository.get(database(request), item_id, viewer)
+            if none_match(if_none_match, etag):
+                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+            return json_response(self.representation.item(item), etag=etag)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def add_create(self) -> None:
+        Create = self.resource.create
+
+        @self.router.post(
+            "",
+            operation_id=f"{self.resource.plural}-create",
+            status_code=status.HTTP_201_CREATED,
+            response_model=self.resource.public,
+            responses=problem_responses(401, 403, 409, 422),
+        )
+        async def create_item(
+            request: Request,
+            data: Create,  # type: ignore[valid-type]  # the resource's runtime schema
+            viewer: Annotated[Viewer, Depends(self.write_viewer)],
+            idempotency_key: IdempotencyKeyHeader = None,
+        ) -> Any:
+            self.repository.access.check_may_create(viewer)
+            body = cast(BaseModel, data)
+            key = None
+            if idempotency_key is not None:
+                assert viewer.id is not None
+                payload = body.model_dump(mode="json")
+                key = idempotency.request_key(viewer.id, idempotency_key, request.url.path, payload)
+            item, etag = await self.repository.create(
+                database(request), body.model_dump(), viewer, key
+            )
+            response = json_response(self.representation.item(item), status.HTTP_201_CREATED, etag)
+            # The create path plus the id: url_for() would search every route.
+            location = request.url.replace(path=f"{request.url.path}/{item['id']}", query="")
+            response.headers["Location"] = str(location)
+            return response
+
+    def add_write(
+        self, method: str, operation: str, schema: type[BaseModel], partial: bool
+    ) -> None:
+        """PATCH (`partial`: the fields sent) and PUT (every field of the Create schema): one
+        conditional update of the given fields."""
+        Body = schema
+
+        @self.router.api_route(
+            "/{item_id}",
+            methods=[method],
+            name=f"{operation}_item",
+            summary=f"{operation.capitalize()} Item",
+            operation_id=f"{self.resource.plural}-{operation}",
+            response_model=self.resource.public,
+            responses=problem_responses(*WRITE_ERRORS),
+        )
+        async def write_item(
+            request: Request,
+            item_id: ItemId,
+            data: Body,  # type: ignore[valid-type]  # the resource's runtime schema
+            viewer: Annotated[Viewer, Depends(self.write_viewer)],
+            if_match: IfMatch = None,
+        ) -> Any:
+            changes = cast(BaseModel, data).model_dump(exclude_unset=partial)
+            tags = parse_if_match(if_match, self.embeds)
+            db = database(request)
+            item, etag = await self.repository.update(db, item_id, changes, viewer, tags)
+            return json_response(self.representation.item(item), etag=etag)
+
+    def add_delete(self) -> None:
+
+        @self.router.delete(
+            "/{item_id}",
+            operation_id=f"{self.resource.plural}-delete",
+            status_code=status.HTTP_204_NO_CONTENT,
+            response_class=Response,
+            responses=problem_responses(400, 401, 403, 404, 412, 422),
+        )
+        async def delete_item(
+            request: Request,
+            item_id: ItemId,
+            viewer: Annotated[Viewer, Depends(self.write_viewer)],
+            if_match: IfMatch = None,
+        ) -> None:
+            tags = parse_if_match(if_match, self.embeds)
+            await self.repository.delete(database(request), item_id, viewer, tags)
 
 
 def build_routers(resource: Resource, viewers: ViewerDeps) -> list[APIRouter]:

@@ -1,11 +1,12 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Strict
-from sqlmodel import Field, SQLModel, select
+from pydantic import Strict
+from sqlalchemy import ColumnElement
+from sqlmodel import Field, SQLModel, col, select
 
 from app.crud.resource import Parent, Resource, Viewer, register
-from app.crud.table import Versioned
+from app.crud.table import Versioned, input_config
 from app.models.post import Post, posts, visible_posts
 
 
@@ -22,13 +23,13 @@ class Comment(CommentBase, Versioned, table=True):
 
 
 class CommentCreate(CommentBase):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     post_id: Annotated[int, Strict()] = Field(ge=1)  # JSON `true` is not post 1
 
 
 class CommentUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     body: str | None = Field(default=None, min_length=1, max_length=2_000)
 
@@ -41,9 +42,9 @@ class CommentPublic(CommentBase):
     updated_at: datetime
 
 
-def visible_comments(table: type[Comment], viewer: Viewer) -> object:
+def visible_comments(table: type[Comment], viewer: Viewer) -> ColumnElement[bool]:
     """A comment is visible when its post is."""
-    return table.post_id.in_(select(Post.id).where(visible_posts(Post, viewer)))
+    return col(table.post_id).in_(select(col(Post.id)).where(visible_posts(Post, viewer)))
 
 
 comments = register(

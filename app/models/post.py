@@ -1,19 +1,11 @@
 from datetime import datetime
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import ConfigDict
-from sqlalchemy import Index, Text, delete, or_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Index, Text, and_, or_
 from sqlmodel import Field, SQLModel, col
 
 from app.core.db import UTCDateTime, utcnow
-from app.core.errors import NotFound, problem_responses
-from app.core.sql import Connection
-from app.crud.repository import Repository
-from app.crud.resource import Embed, Resource, Viewer, ViewerDeps, register
-from app.crud.router import ItemId
-from app.crud.table import Versioned
+from app.crud.resource import Embed, Resource, Viewer, register
+from app.crud.table import Versioned, input_config
 from app.models.user import User
 
 
@@ -38,7 +30,8 @@ class Post(PostBase, Versioned, table=True):
 
 
 class PostVote(SQLModel, table=True):
-    """One vote per (post, user); there is no /votes resource, only routes on posts."""
+    """One vote per (post, user); there is no /votes resource, only routes on posts
+    (app/api/votes.py)."""
 
     __tablename__ = "post_votes"
 
@@ -48,11 +41,11 @@ class PostVote(SQLModel, table=True):
 
 
 class PostCreate(PostBase):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
 
 class PostUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     content: str | None = Field(default=None, max_length=10_000)
@@ -73,55 +66,12 @@ class PostPublic(PostBase):
     updated_at: datetime
 
 
-def visible_posts(table: type[Post], viewer: Viewer) -> object:
+def visible_posts(table: type[Post], viewer: Viewer) -> ColumnElement[bool]:
     """Unpublished posts are for their owner (and superusers) only."""
+    published = col(table.published)
     if viewer.id is None:
-        return table.published
-    return or_(table.published, table.owner_id == viewer.id)
-
-
-def insert_ignoring_duplicates(connection: Connection) -> Any:
-    dialect = postgresql if connection.dialect_name == "postgresql" else sqlite
-    return dialect.insert(PostVote).on_conflict_do_nothing()
-
-
-def vote_routes(router: APIRouter, resource: Resource, viewers: ViewerDeps) -> None:
-    """`PUT`/`DELETE /posts/{id}/vote`: the whole votes API, as extra routes on posts."""
-    repository = Repository(resource)
-    Voter = Annotated[Viewer, Depends(viewers.required)]
-
-    @router.put(
-        "/{item_id}/vote",
-        operation_id="posts-vote",
-        status_code=status.HTTP_204_NO_CONTENT,
-        response_class=Response,
-        responses=problem_responses(401, 404, 422),
-    )
-    async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
-        """Add the caller's vote; voting twice changes nothing."""
-        async with request.app.state.db.transaction() as connection:
-            await repository.require_visible(connection, item_id, viewer)
-            statement = insert_ignoring_duplicates(connection)
-            await connection.execute(statement.values(post_id=item_id, user_id=viewer.id))
-
-    @router.delete(
-        "/{item_id}/vote",
-        operation_id="posts-unvote",
-        status_code=status.HTTP_204_NO_CONTENT,
-        response_class=Response,
-        responses=problem_responses(401, 404, 422),
-    )
-    async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
-        """Remove the caller's vote; 404 when there is none."""
-        async with request.app.state.db.transaction() as connection:
-            await repository.require_visible(connection, item_id, viewer)
-            removed = await connection.row(
-                delete(PostVote)
-                .where(col(PostVote.post_id) == item_id, col(PostVote.user_id) == viewer.id)
-                .returning(col(PostVote.post_id))
-            )
-            if removed is None:
-                raise NotFound(f"You have not voted for post {item_id}")
+        return and_(published)  # the column itself, typed as a condition
+    return or_(published, col(table.owner_id) == viewer.id)
 
 
 posts = register(
@@ -137,6 +87,5 @@ posts = register(
         embeds=(Embed("owner", User, "owner_id", ("id", "full_name")),),
         default_sort="-created_at",
         count_limit=10_000,
-        extra_routes=(vote_routes,),
     )
 )

@@ -1,13 +1,11 @@
 from datetime import datetime
 
-from pydantic import ConfigDict, EmailStr, field_validator
-from sqlmodel import Field, SQLModel, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from pydantic import EmailStr, field_validator
+from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, utcnow
-from app.core.errors import Conflict, field_error
-from app.core.security import hash_password, password_fits_bcrypt
-from app.crud.table import Timestamps
+from app.core.security import password_fits_bcrypt
+from app.crud.table import Timestamps, input_config
 
 
 def _no_nul(text: str | None) -> str | None:
@@ -45,7 +43,7 @@ class User(UserBase, Timestamps, table=True):
 
 
 class UserCreate(UserBase):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     password: str = Field(min_length=8)
 
@@ -55,7 +53,7 @@ class UserCreate(UserBase):
 class UserUpdateMe(SQLModel):
     """Explicit null is refused for non-nullable fields: their type has no None."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     email: EmailStr = Field(default=None, max_length=255)
     full_name: str | None = Field(default=None, max_length=255)
@@ -78,7 +76,7 @@ class UserPublic(UserBase):
 
 
 class PasswordChange(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     current_password: str
     new_password: str = Field(min_length=8)
@@ -105,36 +103,6 @@ class TokenPair(SQLModel):
 
 
 class RefreshRequest(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = input_config()
 
     refresh_token: str = Field(max_length=256)
-
-
-async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
-    result = await session.exec(select(User).where(User.email == email.lower()))
-    return result.first()
-
-
-async def create_user(
-    session: AsyncSession, data: UserCreate, *, rounds: int, is_superuser: bool = False
-) -> User:
-    """Add a user (flushed, not committed); a taken email is a 409."""
-    if await get_user_by_email(session, data.email) is not None:
-        raise EmailTaken()
-    hashed = await hash_password(data.password, rounds)
-    user = User.model_validate(
-        data, update={"hashed_password": hashed, "is_superuser": is_superuser}
-    )
-    session.add(user)
-    await session.flush()
-    return user
-
-
-class EmailTaken(Conflict):
-    slug = "email-taken"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A user with this email already exists",
-            errors=[field_error("email", "already registered", "email-taken")],
-        )

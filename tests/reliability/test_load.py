@@ -68,7 +68,7 @@ def web(database_url: str, logs: Path) -> Iterator[str]:
     # Pools sized so both workers fit next to other users of a shared server.
     env = app_env(
         database_url, PORT=str(port), WEB_CONCURRENCY="2", LOG_LEVEL="WARNING",
-        DB_POOL_SIZE="8", DB_MAX_OVERFLOW="2",
+        DB_POOL_SIZE="10",
     )  # fmt: skip
     with running(command("web"), env, logs, "load-web") as service:
         wait_until_ready(service, port)

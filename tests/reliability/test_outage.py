@@ -164,7 +164,7 @@ async def test_a_quick_restart_costs_at_most_one_503(database: Cluster, serve: S
 
 async def test_a_busy_pool_makes_requests_wait_not_fail(serve: Serve) -> None:
     """50 concurrent requests on 2 connections all succeed: 503 means down, not busy."""
-    application = create_app(Settings(DB_POOL_SIZE=2, DB_MAX_OVERFLOW=0))
+    application = create_app(Settings(DB_POOL_SIZE=2))
     client = await serve(application)
     headers = await sign_up(client, f"busy-{time.monotonic_ns()}@example.com")
     created = await client.post(POSTS, json={"title": "Busy"}, headers=headers)

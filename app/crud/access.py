@@ -1,0 +1,68 @@
+"""Who may see and change which rows of a resource, as SQL.
+
+Statements are built once per *kind* of viewer (anonymous, user, superuser) and reused: a
+viewer's id enters them as the `viewer_id` bind parameter.
+"""
+
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, true
+
+from app.core.errors import Forbidden
+from app.crud import binds
+from app.crud.resource import Read, Resource, Viewer, Write
+
+
+class ViewerKind(StrEnum):
+    ANONYMOUS = "anonymous"
+    USER = "user"
+    SUPERUSER = "superuser"
+
+
+def viewer_kind(viewer: Viewer) -> ViewerKind:
+    if viewer.is_superuser:
+        return ViewerKind.SUPERUSER
+    return ViewerKind.ANONYMOUS if viewer.id is None else ViewerKind.USER
+
+
+def symbolic_viewer(kind: ViewerKind) -> Viewer:
+    """A viewer of this kind whose id is the `viewer_id` bind parameter."""
+    if kind is ViewerKind.ANONYMOUS:
+        return Viewer(id=None)
+    viewer_id = bindparam(binds.VIEWER_ID, type_=Integer)
+    return Viewer(id=viewer_id, is_superuser=kind is ViewerKind.SUPERUSER)
+
+
+class Access:
+    """The resource's read and write policies, and its visibility rule."""
+
+    def __init__(self, resource: Resource) -> None:
+        self.resource = resource
+        table = resource.sa_table
+        self.owner = table.c[resource.owner_field] if resource.owner_field else None
+
+    def visible(self, viewer: Viewer) -> ColumnElement[bool]:
+        """Rows this viewer may see at all; the rest behave as if they did not exist."""
+        if viewer.is_superuser:
+            return true()
+        clauses: list[ColumnElement[bool]] = []
+        if self.resource.read is Read.OWNER and self.owner is not None:
+            clauses.append(self.owner == viewer.id if viewer.id is not None else false())
+        if self.resource.visibility is not None:
+            rule = self.resource.visibility(self.resource.table, viewer)
+            if rule is not None:
+                clauses.append(rule)
+        return and_(true(), *clauses)
+
+    def writable(self, viewer: Viewer) -> ColumnElement[bool]:
+        """Rows this viewer may change (among the visible ones)."""
+        if viewer.is_superuser or self.resource.write is Write.AUTHENTICATED:
+            return true()
+        if self.resource.write is Write.OWNER and self.owner is not None:
+            mine: ColumnElement[bool] = self.owner == viewer.id
+            return mine
+        return false()
+
+    def check_may_create(self, viewer: Viewer) -> None:
+        if self.resource.write is Write.SUPERUSER and not viewer.is_superuser:
+            raise Forbidden(f"Only superusers may create {self.resource.plural}")

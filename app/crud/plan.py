@@ -1,0 +1,110 @@
+"""A list request as a typed plan: what shapes its SQL, apart from the values it binds.
+
+`ListPlan` is frozen and hashable: it is the key under which `app.crud.statements` keeps the
+statement built for it. `ListQuery` is one request: a plan plus its bind values and page.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.crud import binds
+from app.crud.access import ViewerKind, viewer_kind
+from app.crud.filters import Condition, condition_values, escape_like, filter_params, sent_condition
+from app.crud.integrity import reject_nul
+from app.crud.resource import Resource, Viewer
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    viewer: ViewerKind
+    conditions: tuple[Condition, ...]
+    searched: bool
+    sort: tuple[SortKey, ...]  # as requested, plus the primary key as the tiebreaker
+    scope: tuple[str, ...]  # columns pinned to one value (a nested list's parent id)
+    # A cursor page: which of the cursor's sort values are NULL. None: an offset page.
+    keyset: tuple[bool, ...] | None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    plan: ListPlan
+    values: dict[str, Any]  # bind values, by the names in app.crud.binds
+    limit: int
+    offset: int  # 0 on cursor pages
+
+
+def parse_sort(value: str, allowed: Sequence[str]) -> list[SortKey]:
+    """`-created_at,id` -> [SortKey("created_at", True), SortKey("id", False)]."""
+    keys = []
+    for item in value.split(","):
+        name = item.strip()
+        descending = name.startswith("-")
+        name = name.removeprefix("-")
+        if name not in allowed:
+            raise ValueError(f"cannot sort by {name!r}; allowed: {', '.join(allowed)}")
+        keys.append(SortKey(name, descending))
+    return keys
+
+
+def sort_keys(resource: Resource, sort: str) -> tuple[SortKey, ...]:
+    """The requested keys plus the primary key as tiebreaker (in the first key's direction)."""
+    keys = parse_sort(sort, resource.sort_fields or ())
+    if all(key.field != "id" for key in keys):
+        keys.append(SortKey("id", keys[0].descending))
+    return tuple(keys)
+
+
+class ListPlanner:
+    """Turns a resource's validated list parameters into a `ListQuery`."""
+
+    def __init__(self, resource: Resource) -> None:
+        self.resource = resource
+        self.filters = filter_params(resource)
+
+    def plan(
+        self,
+        params: Mapping[str, Any],
+        viewer: Viewer,
+        scope: Mapping[str, Any],
+        after: Sequence[Any] | None = None,
+    ) -> ListQuery:
+        reject_nul(params, "query")
+        conditions = []
+        values: dict[str, Any] = {binds.VIEWER_ID: viewer.id}
+        for param, value in params.items():
+            if value is None or param not in self.filters:
+                continue
+            field, op = self.filters[param]
+            condition = sent_condition(param, field, op, value)
+            conditions.append(condition)
+            values.update(condition_values(condition, value))
+        search = params.get("q")
+        if search:
+            values[binds.SEARCH] = f"%{escape_like(search)}%"
+        values.update({binds.scope(name): value for name, value in scope.items()})
+        keyset = None
+        if after is not None:
+            keyset = tuple(value is None for value in after)
+            values.update({binds.after(i): value for i, value in enumerate(after)})
+        limit = params["limit"]
+        offset = 0 if after is not None else params["offset"] or 0
+        if after is None:
+            values.update({binds.LIMIT: limit, binds.OFFSET: offset})
+        else:  # one more row than the page tells whether another page follows
+            values[binds.LIMIT] = limit + 1
+        plan = ListPlan(
+            viewer=viewer_kind(viewer),
+            conditions=tuple(conditions),
+            searched=bool(search),
+            sort=sort_keys(self.resource, params["sort"]),
+            scope=tuple(scope),
+            keyset=keyset,
+        )
+        return ListQuery(plan, values, limit, offset)

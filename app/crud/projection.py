@@ -1,0 +1,73 @@
+"""What a read returns: the row's columns, each embed's columns, and the ETag's parts.
+
+An embed (a post's owner) is a LEFT JOIN whose columns come back labelled
+`<embed>__<column>`, plus the embedded row's `updated_at` for the ETag; `shape` nests them
+back under the embed's name.
+"""
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, ScalarSelect, Select, Table, select
+
+from app.core.database import Row
+from app.crud.etag import format_etag
+from app.crud.resource import Resource
+
+EMBED_SEPARATOR = "__"
+STAMP_PREFIX = "_stamp_"
+
+
+class Projection:
+    def __init__(self, resource: Resource) -> None:
+        self.resource = resource
+        self.table = resource.sa_table
+        self.embeds = {embed.name: embed for embed in resource.embeds}
+        self.public_fields = [
+            name
+            for name in resource.public.model_fields
+            if name in self.embeds or name in self.table.c
+        ]
+        self.from_clause, self.columns = self.joined(self.table)
+        # Per embed: the embedded row's updated_at, for conditional writes to compare.
+        self.stamps: list[ScalarSelect[Any]] = []
+        for embed in resource.embeds:
+            source = embed.sa_table.alias()
+            self.stamps.append(
+                select(source.c.updated_at)
+                .where(source.c.id == self.table.c[embed.local_key])
+                .scalar_subquery()
+            )
+
+    def joined(self, base: Table | FromClause) -> tuple[FromClause, list[ColumnElement[Any]]]:
+        """FROM clause and columns of a read over `base` (the table, or the rows a write
+        returned): its columns, each embed's columns and the embed's stamp for the ETag."""
+        from_clause: FromClause = base
+        columns: list[ColumnElement[Any]] = list(base.c)
+        for embed in self.resource.embeds:
+            alias = embed.sa_table.alias(embed.name)
+            from_clause = from_clause.outerjoin(alias, base.c[embed.local_key] == alias.c.id)
+            columns += [
+                alias.c[name].label(f"{embed.name}{EMBED_SEPARATOR}{name}")
+                for name in embed.columns
+            ]
+            columns.append(alias.c.updated_at.label(STAMP_PREFIX + embed.name))
+        return from_clause, columns
+
+    def select(self) -> Select[Any]:
+        return select(*self.columns).select_from(self.from_clause)
+
+    def shape(self, row: Row) -> dict[str, Any]:
+        """A flat row with labelled embed columns -> the Public schema's fields, in its order."""
+        item = {}
+        for name in self.public_fields:
+            embed = self.embeds.get(name)
+            if embed is None:
+                item[name] = row[name]
+                continue
+            nested = {column: row[f"{name}{EMBED_SEPARATOR}{column}"] for column in embed.columns}
+            item[name] = nested if any(v is not None for v in nested.values()) else None
+        return item
+
+    def etag(self, row: Row) -> str:
+        stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.resource.embeds)
+        return format_etag(row["version"], stamps)

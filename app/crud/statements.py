@@ -1,0 +1,176 @@
+"""The statements of one resource, each built once per shape and kept.
+
+Building and cache-keying a SQLAlchemy statement per request cost more than running it, so
+every statement here has named bind parameters (`app.crud.binds`) and is built the first time
+its shape is asked for: a list plan, a kind of viewer, the columns written, the shape of the
+If-Match tags.
+"""
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Integer,
+    Select,
+    String,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.dml import ReturningDelete
+
+from app.crud import binds, keyset
+from app.crud.access import Access, ViewerKind, symbolic_viewer
+from app.crud.conditional import ConditionalWrites, TagShapes
+from app.crud.filters import condition_sql
+from app.crud.plan import ListPlan
+from app.crud.projection import Projection
+from app.crud.resource import Resource
+
+# Past this many shapes (odd filter mixes are many) the resource's cache starts over.
+MAX_SHAPES = 500
+StatementT = TypeVar("StatementT")
+
+
+@dataclass(frozen=True)
+class OffsetStatements:
+    page: Select[Any]  # with the count as the `_total` column
+    count: Select[Any]  # the count alone, for a page past the end
+    matching: Select[Any]  # the matching rows' ids, to estimate or count them all
+
+
+class ResourceStatements:
+    def __init__(self, resource: Resource, access: Access, projection: Projection) -> None:
+        self.resource = resource
+        self.access = access
+        self.projection = projection
+        self.conditional = ConditionalWrites(access, projection)
+        self.table = projection.table
+        self.pk = self.table.c.id
+        self._shapes: dict[Hashable, Any] = {}
+
+    def shaped(self, key: Hashable, build: Callable[[], StatementT]) -> StatementT:
+        """The statement built for this shape: `build()` the first time, then reused."""
+        statement: StatementT | None = self._shapes.get(key)
+        if statement is None:
+            if len(self._shapes) >= MAX_SHAPES:
+                self._shapes.clear()
+            statement = self._shapes[key] = build()
+        return statement
+
+    def _by_id(self, kind: ViewerKind) -> ColumnElement[bool]:
+        visible = self.access.visible(symbolic_viewer(kind))
+        return (self.pk == bindparam(binds.ITEM_ID, type_=Integer)) & visible
+
+    def get(self, kind: ViewerKind) -> Select[Any]:
+        """Read one visible row by id, with its embeds."""
+        return self.shaped(("get", kind), lambda: self.projection.select().where(self._by_id(kind)))
+
+    def exists(self, kind: ViewerKind) -> Select[Any]:
+        return self.shaped(("exists", kind), lambda: select(self.pk).where(self._by_id(kind)))
+
+    # -- lists ------------------------------------------------------------------------------
+
+    def where(self, plan: ListPlan) -> list[ColumnElement[bool]]:
+        clauses = [self.access.visible(symbolic_viewer(plan.viewer))]
+        for condition in plan.conditions:
+            clauses.append(condition_sql(self.table.c[condition.field], condition))
+        if plan.searched:
+            pattern = bindparam(binds.SEARCH, type_=String())
+            columns = (self.table.c[name] for name in self.resource.search_fields)
+            clauses.append(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
+        for name in plan.scope:
+            column = self.table.c[name]
+            clauses.append(column == bindparam(binds.scope(name), type_=column.type))
+        return clauses
+
+    def keyset_page(self, plan: ListPlan) -> Select[Any]:
+        """A cursor page: the rows after the cursor, one more than the page."""
+        assert plan.keyset is not None
+
+        def build() -> Select[Any]:
+            assert plan.keyset is not None
+            return (
+                self.projection.select()
+                .where(*self.where(plan), keyset.after(self.table, plan.sort, plan.keyset))
+                .order_by(*keyset.order_by(self.table, plan.sort))
+                .limit(bindparam(binds.LIMIT, type_=Integer))
+            )
+
+        return self.shaped(plan, build)
+
+    def offset_page(self, plan: ListPlan) -> OffsetStatements:
+        return self.shaped(plan, lambda: self._offset_page(plan))
+
+    def _offset_page(self, plan: ListPlan) -> OffsetStatements:
+        where = self.where(plan)
+        matching = select(self.pk).where(*where)
+        count_limit = self.resource.count_limit
+        if count_limit is None:
+            count = select(func.count()).select_from(self.table).where(*where)
+        else:  # stops after count_limit + 1 rows
+            counted = matching.limit(count_limit + 1).subquery()
+            count = select(func.count()).select_from(counted)
+        # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself still
+        # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
+        # sorts every matching row.
+        page = (
+            self.projection.select()
+            .where(*where)
+            .order_by(*keyset.order_by(self.table, plan.sort))
+            .add_columns(count.scalar_subquery().label("_total"))
+            .limit(bindparam(binds.LIMIT, type_=Integer))
+            .offset(bindparam(binds.OFFSET, type_=Integer))
+        )
+        return OffsetStatements(page, count, matching)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _value_binds(self, names: Sequence[str]) -> dict[str, Any]:
+        return {
+            name: bindparam(binds.column_value(name), type_=self.table.c[name].type)
+            for name in names
+        }
+
+    def insert(self, names: tuple[str, ...]) -> Insert:
+        return insert(self.table).values(self._value_binds(names))
+
+    def update(self, kind: ViewerKind, names: tuple[str, ...], shapes: TagShapes) -> Update:
+        return (
+            update(self.table)
+            .where(*self.conditional.target(kind, shapes))
+            .values(
+                **self._value_binds((*names, "updated_at")),
+                version=self.table.c.version + 1,
+            )
+        )
+
+    def delete(self, kind: ViewerKind, shapes: TagShapes) -> ReturningDelete[Any]:
+        def build() -> ReturningDelete[Any]:
+            target = self.conditional.target(kind, shapes)
+            return delete(self.table).where(*target).returning(self.pk)
+
+        return self.shaped(("delete", kind, shapes), build)
+
+    def written(self, key: Hashable, build: Callable[[], Insert | Update]) -> Select[Any]:
+        """PostgreSQL: the write and the read of its result in one statement (a
+        data-modifying CTE joined to the embeds)."""
+
+        def build_read() -> Select[Any]:
+            written = build().returning(*self.table.c).cte("written")
+            from_clause, columns = self.projection.joined(written)
+            return select(*columns).select_from(from_clause)
+
+        return self.shaped(("written", key), build_read)
+
+    def written_id(self, key: Hashable, build: Callable[[], Insert | Update]) -> Any:
+        """Elsewhere: the write returning the id (a read by id follows in the transaction)."""
+        return self.shaped(("written-id", key), lambda: build().returning(self.pk))
