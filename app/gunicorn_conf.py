@@ -7,7 +7,9 @@ import os
 
 from gunicorn.arbiter import Arbiter
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Every address for a platform's router (Procfile); scripts/serve sets HOST=127.0.0.1, so on a
+# VM only nginx on the same host can reach gunicorn.
+bind = f"{os.environ.get('HOST') or '0.0.0.0'}:{os.environ.get('PORT', '8000')}"
 # Async workers: one per core is enough; Heroku-style platforms set WEB_CONCURRENCY.
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
 worker_class = "app.core.worker.AppWorker"

@@ -1,7 +1,8 @@
 """Deploy tests run the shipped Procfile, gunicorn config and nginx.conf as real processes.
 
 They need PostgreSQL (each run creates its own databases on the TEST_DATABASE_URL server and
-drops them) and send traffic only to 127.0.0.1.
+drops them) and send traffic only to this machine: 127.0.0.0/8, and its own non-loopback
+address, if it has one, to check what listens there.
 """
 
 import os

@@ -5,6 +5,8 @@ a deadline, and `running()` kills what is left even when the test fails.
 """
 
 import contextlib
+import fcntl
+import ipaddress
 import json
 import os
 import pwd
@@ -13,11 +15,16 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +67,8 @@ def port_open(port: int) -> bool:
 
 def app_env(database_url: str, **overrides: str) -> dict[str, str]:
     """A production-like environment, free of the suite's own test settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"GUNICORN_CMD_ARGS", "FORWARDED_ALLOW_IPS", "WEB_CONCURRENCY", "PORT"}
-    }
+    gunicorn = {"GUNICORN_CMD_ARGS", "FORWARDED_ALLOW_IPS", "WEB_CONCURRENCY", "HOST", "PORT"}
+    env = {key: value for key, value in os.environ.items() if key not in gunicorn}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         DATABASE_URL=database_url,
@@ -221,6 +225,54 @@ def accepted_connections(port: int) -> int:
     return count
 
 
+def _socket_address(hex_address: str) -> str:
+    """An address as /proc/net/tcp{,6} writes it: 32-bit words in host byte order, in hex."""
+    words = [int(hex_address[i : i + 8], 16) for i in range(0, len(hex_address), 8)]
+    packed = struct.pack(f"={len(words)}I", *words)
+    return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+
+
+def listening_sockets(pids: Iterable[int]) -> set[tuple[str, int]]:
+    """The (address, port) of each listening TCP socket the processes hold open."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    address, port = fields[1].split(":")
+                    found.add((_socket_address(address), int(port, 16)))
+    return found
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine outside 127.0.0.0/8, if it has one.
+
+    A connection to it stays on this machine but does not come from loopback: what another
+    host's would reach. Read with the SIOCGIFADDR ioctl, so no tool (ip, ifconfig) is needed.
+    """
+    siocgifaddr = 0x8915
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(sock.fileno(), siocgifaddr, request)
+            except OSError:  # the interface has no IPv4 address
+                continue
+            address = socket.inet_ntoa(answer[20:24])
+            if not ipaddress.ip_address(address).is_loopback:
+                return address
+    return None
+
+
 def _state_and_parent(pid: int | str) -> tuple[str, int] | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -286,6 +338,56 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 
+@dataclass
+class RecordingUpstream:
+    """A stand-in for the app behind nginx: answers 200 to anything, keeps the headers it got."""
+
+    port: int
+    requests: list[Message] = field(default_factory=list)
+
+    def received(self, request_id: str) -> Message:
+        """The headers of the one request nginx sent with this X-Request-ID."""
+        found = [headers for headers in self.requests if headers["X-Request-ID"] == request_id]
+        assert len(found) == 1, f"{len(found)} requests with X-Request-ID {request_id}"
+        return found[0]
+
+    def got(self, request_id: str) -> bool:
+        return any(headers["X-Request-ID"] == request_id for headers in self.requests)
+
+
+@contextlib.contextmanager
+def recording_upstream() -> Iterator[RecordingUpstream]:
+    """A RecordingUpstream on a free 127.0.0.1 port, in a thread of the test process."""
+    requests: list[Message] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # nginx keeps its upstream connections alive
+
+        def answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            requests.append(self.headers)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = do_PATCH = do_OPTIONS = answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield RecordingUpstream(server.server_address[1], requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 def nginx_config(upstream_port: int, listen_port: int, run_dir: Path) -> str:
     """The shipped nginx.conf with only the upstream, the listen port, pid and log paths changed."""
     text = (ROOT / "nginx.conf").read_text()
@@ -310,15 +412,49 @@ def unprivileged(argv: list[str], run_dir: Path) -> list[str]:
     return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *argv]
 
 
+def enable_tls(text: str, run_dir: Path) -> str:
+    """The operator's TLS step (listen with ssl, the ssl_* lines uncommented), self-signed."""
+    certificate, key = run_dir / "cert.pem", run_dir / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-keyout", str(key), "-out", str(certificate)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    for pattern, replacement in [
+        (r"^(\s*listen 127\.0\.0\.1:\d+);", r"\g<1> ssl;"),
+        (r"^(\s*)# (ssl_certificate)\s.*$", rf"\g<1>\g<2> {certificate};"),
+        (r"^(\s*)# (ssl_certificate_key)\s.*$", rf"\g<1>\g<2> {key};"),
+        (r"^(\s*)# (ssl_protocols\s.*)$", r"\g<1>\g<2>"),
+        (r"^(\s*)# (ssl_session_cache\s.*)$", r"\g<1>\g<2>"),
+    ]:
+        text = substitute(text, pattern, replacement)
+    return text
+
+
 @contextlib.contextmanager
-def running_nginx(upstream_port: int) -> Iterator[tuple[Service, int]]:
-    """nginx in the foreground on a free high port, with its pid and logs in a temp folder."""
+def running_nginx(
+    upstream_port: int, *, tls: bool = False, edit: Callable[[str], str] | None = None
+) -> Iterator[tuple[Service, int]]:
+    """nginx in the foreground on a free high port, with its pid and logs in a temp folder.
+
+    tls: as an operator enables it, with a self-signed certificate; edit: a test's own change.
+    """
     binary = nginx_binary()
     assert binary is not None
     port = free_port()
     run_dir = Path(tempfile.mkdtemp(prefix="deploy-nginx-"))
+    text = nginx_config(upstream_port, port, run_dir)
+    if tls:
+        text = enable_tls(text, run_dir)
+    if edit is not None:
+        text = edit(text)
     config = run_dir / "nginx.conf"
-    config.write_text(nginx_config(upstream_port, port, run_dir))
+    config.write_text(text)
     argv = [binary, "-c", str(config), "-e", str(run_dir / "error.log")]
     # As root, this also creates nginx's temp folders, owned by its `user`, for the run below.
     checked = subprocess.run([*argv, "-t"], capture_output=True, text=True, timeout=30)

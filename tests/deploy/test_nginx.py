@@ -1,8 +1,13 @@
-"""The shipped nginx.conf in front of gunicorn (only upstream, port, pid and logs changed)."""
+"""The shipped nginx.conf (only upstream, port, pid and logs changed) in front of gunicorn.
+
+Where a test must see exactly what nginx sends, or what nginx answers by itself, it stands in
+front of a recording upstream instead; the TLS test enables TLS as an operator would.
+"""
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import cycle
 
 import httpx
 import pytest
@@ -11,11 +16,14 @@ from tests.deploy.conftest import Web
 from tests.deploy.services import (
     SUPERUSER_EMAIL,
     SUPERUSER_PASSWORD,
+    RecordingUpstream,
     free_port,
     login,
     nginx_binary,
+    recording_upstream,
     register,
     running_nginx,
+    substitute,
     unique_email,
 )
 
@@ -29,6 +37,13 @@ pytestmark = [
 MAX_BODY_BYTES = 1024 * 1024
 TIMEOUT = 30
 SECURITY_HEADERS = ("X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")
+HSTS = "max-age=31536000; includeSubDomains"
+BCRYPT_REQUESTS = [
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/users/me/password"),
+    ("PATCH", "/api/v1/users/me"),  # an email change needs the current password
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +54,12 @@ def nginx_url(web: Web) -> Iterator[str]:
 
 def client_from(address: str) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[RecordingUpstream]:
+    with recording_upstream() as upstream:
+        yield upstream
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +106,38 @@ def test_client_address_and_scheme_come_from_the_edge(web: Web, nginx_url: str) 
             headers=forged,
         )
     assert response.status_code == 201
+    # End to end only: uvicorn would find this address in an appended list too (the exact
+    # header is test_upstream_gets_the_peer_alone_as_x_forwarded_for's).
     assert web.service.access_line("forged-headers")["client"] == "127.0.0.5"
     # The scheme nginx saw and the host and port the client used.
     user_id = response.json()["id"]
     assert response.headers["Location"] == f"{nginx_url}/api/v1/users/{user_id}"
+
+
+def test_upstream_gets_the_peer_alone_as_x_forwarded_for(upstream: RecordingUpstream) -> None:
+    def send(request_id: str, edit: Callable[[str], str] | None = None) -> None:
+        forged = {"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"}
+        with (
+            running_nginx(upstream.port, edit=edit) as (_nginx, port),
+            client_from("127.0.0.5") as client,
+        ):
+            response = client.get(
+                f"http://127.0.0.1:{port}/health", headers={**forged, "X-Request-ID": request_id}
+            )
+        assert response.status_code == 200
+
+    send("xff-shipped")
+    received = upstream.received("xff-shipped")
+    assert received.get_all("X-Forwarded-For") == ["127.0.0.5"]
+    assert received.get_all("X-Forwarded-Proto") == ["http"]
+
+    # The recorder sees what nginx sends: appending to the client's list would show here.
+    def appending(text: str) -> str:
+        pattern = r"X-Forwarded-For \$remote_addr;"
+        return substitute(text, pattern, "X-Forwarded-For $proxy_add_x_forwarded_for;")
+
+    send("xff-appended", edit=appending)
+    assert upstream.received("xff-appended").get_all("X-Forwarded-For") == ["1.2.3.4, 127.0.0.5"]
 
 
 def test_body_over_limit_gets_413(web: Web, nginx_url: str, http: httpx.Client) -> None:
@@ -139,6 +188,65 @@ def test_login_burst_gets_429(web: Web, nginx_url: str) -> None:
     with client_from("127.0.0.7") as client:
         attempt(client, "burst-other-address")
     web.service.access_line("burst-other-address")
+
+
+def test_bcrypt_endpoints_share_one_allowance_per_address(upstream: RecordingUpstream) -> None:
+    with running_nginx(upstream.port) as (_nginx, port):
+        base_url = f"http://127.0.0.1:{port}"
+        request_ids = [f"bcrypt-{i}" for i in range(9)]
+        with client_from("127.0.0.8") as client:
+            responses = [
+                client.request(method, f"{base_url}{path}", headers={"X-Request-ID": request_id})
+                for request_id, (method, path) in zip(request_ids, cycle(BCRYPT_REQUESTS))
+            ]
+            # The same address elsewhere, or another method (a CORS preflight, a read): not counted.
+            health = client.get(f"{base_url}/health")
+            preflight = client.options(f"{base_url}/api/v1/auth/register")
+            me = client.get(f"{base_url}/api/v1/users/me")
+        with client_from("127.0.0.9") as client:
+            other_address = client.post(f"{base_url}/api/v1/auth/register")
+
+    # One at the rate plus the burst of 5 reach the upstream, over the four routes together...
+    assert [upstream.got(request_id) for request_id in request_ids] == [True] * 6 + [False] * 3
+    assert [response.status_code for response in responses[:6]] == [200] * 6
+    # ...and nginx turns the rest away itself.
+    for request_id, response in zip(request_ids[6:], responses[6:], strict=True):
+        assert_problem(response, 429, "too-many-requests")
+        assert int(response.headers["Retry-After"]) > 0
+        assert response.headers["X-Request-ID"] == request_id
+    assert health.status_code == 200
+    assert preflight.status_code == 200
+    assert me.status_code == 200
+    assert other_address.status_code == 200
+
+
+def proxied_and_refused(client: httpx.Client) -> list[httpx.Response]:
+    """A response from the upstream, and one of nginx's own errors."""
+    proxied = client.get("/health", headers={"X-Request-ID": f"{client.base_url.scheme}-health"})
+    assert proxied.status_code == 200
+    refused = client.post("/api/v1/auth/register", content=b"x" * (MAX_BODY_BYTES + 1))
+    assert_problem(refused, 413, "payload-too-large")
+    return [proxied, refused]
+
+
+def test_tls_variant_sends_hsts_and_plain_http_does_not(upstream: RecordingUpstream) -> None:
+    with (
+        running_nginx(upstream.port, tls=True) as (_nginx, port),
+        # The test's self-signed certificate: what is checked here is the headers, not the chain.
+        httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=False, timeout=TIMEOUT) as client,
+    ):
+        over_tls = proxied_and_refused(client)
+    with (
+        running_nginx(upstream.port) as (_nginx, port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT) as client,
+    ):
+        plain = proxied_and_refused(client)
+
+    assert upstream.received("https-health").get_all("X-Forwarded-Proto") == ["https"]
+    for response in over_tls:
+        assert response.headers.get_list("Strict-Transport-Security") == [HSTS]
+    for response in plain:
+        assert "Strict-Transport-Security" not in response.headers
 
 
 def test_large_json_lists_are_gzipped(web: Web, nginx_url: str, http: httpx.Client) -> None:

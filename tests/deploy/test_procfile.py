@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.deploy.conftest import Web
 from tests.deploy.services import (
     SUPERUSER_EMAIL,
     SUPERUSER_PASSWORD,
@@ -24,7 +25,9 @@ from tests.deploy.services import (
     app_env,
     children,
     free_port,
+    listening_sockets,
     login,
+    non_loopback_address,
     parent,
     register,
     running,
@@ -96,3 +99,11 @@ def test_release_then_web_as_written(create_database: Callable[[], str], tmp_pat
         web.wait(timeout=30)
         assert not children(master)
     assert f"Workers listen on 0.0.0.0:{port}" in web.stdout(), web.describe()
+
+
+def test_web_listens_on_every_address(web: Web) -> None:
+    """The platform's router reaches the dyno from outside it (scripts/serve binds loopback)."""
+    pids = {web.service.pid, *children(web.service.pid)}
+    assert listening_sockets(pids) == {("0.0.0.0", web.port)}
+    if (address := non_loopback_address()) is not None:
+        assert httpx.get(f"http://{address}:{web.port}/health", timeout=10).status_code == 200
