@@ -5,8 +5,10 @@
         published_on:date? post:fk? --owner --search title,author
 
 Field types: str, text, int, float, bool, date, datetime, decimal, uuid; `?` makes a field
-optional. References: `post:fk` (a `post_id` column pointing at posts) or `editor_id:user:fk`.
-Options after the type: `unique`, `index`, `max=N` (str and text). See README "Add a resource".
+optional. References: `post:fk` (a `post_id` column pointing at posts) or `editor_id:user:fk`
+(only with --write superuser). Options after the type: `unique`, `index`, `max=N` (str and
+text). Writes: owner with --owner, else superuser; `--write authenticated` lets any registered
+user change any row, and says so. See README "Add a resource".
 """
 
 import argparse
@@ -85,7 +87,7 @@ def build_spec(args: argparse.Namespace, command: str) -> ResourceSpec:
     for resource in registry:
         if plural == resource.plural or class_name == resource.name:
             raise SpecError(f"a resource {resource.name} ({resource.plural}) exists already")
-    read, write = Read(args.read), Write(args.write or ("owner" if args.owner else "authenticated"))
+    read, write = Read(args.read), Write(args.write or ("owner" if args.owner else "superuser"))
     if (read is Read.OWNER or write is Write.OWNER) and not args.owner:
         raise SpecError("--read owner and --write owner need --owner (an owner_id column)")
     search = tuple(name for name in (args.search or "").split(",") if name)
@@ -198,7 +200,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--write",
         choices=[w.value for w in Write],
-        help="default: owner with --owner, else authenticated",
+        help="default: owner with --owner, else superuser (authenticated: any user, any row)",
     )
     parser.add_argument("--plural", help="the table and URL name (default: English plural)")
     return parser.parse_args(argv)
@@ -212,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     try:
         spec = build_spec(args, " ".join(shown))
+        if spec.write is Write.AUTHENTICATED:  # registration is open: that is anyone
+            print(
+                f"new_resource: warning: --write authenticated lets any registered user change "
+                f"or delete any row of {spec.plural}, not only their own",
+                file=sys.stderr,
+            )
         files = scaffold(spec)
     except SpecError as error:
         print(f"new_resource: {error}", file=sys.stderr)

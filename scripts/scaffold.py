@@ -2,6 +2,10 @@
 
 A field is `name:type`, `name:type?` (optional) or a reference `name_id:target:fk` (`post:fk` is
 short for `post_id:post:fk`), followed by options: `unique`, `index`, `max=N` (str and text).
+
+A reference to users is only for resources that superusers alone write: the 422
+`missing-reference` it answers for an unknown id would tell any other writer which users exist
+(a reference to a resource is checked for existence *and* visibility, so it tells nothing).
 """
 
 import keyword
@@ -59,13 +63,26 @@ class ResourceSpec:
     fields: list[FieldSpec]
     owner: bool = False
     read: Read = Read.PUBLIC
-    write: Write = Write.AUTHENTICATED
+    write: Write = Write.SUPERUSER
     search: tuple[str, ...] = ()
     command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.user_references and self.write is not Write.SUPERUSER:
+            raise SpecError(
+                f"{', '.join(self.user_references)}: only superusers may set a user reference "
+                "(--write superuser); for any other writer its 422 missing-reference would tell "
+                "which user ids exist"
+            )
 
     @property
     def by_name(self) -> dict[str, FieldSpec]:
         return {spec.name: spec for spec in self.fields}
+
+    @property
+    def user_references(self) -> list[str]:
+        """The fields referring to users (resolved targets only)."""
+        return [f.name for f in self.fields if f.target and f.target.table == USERS_TABLE]
 
 
 def check_identifier(name: str, what: str) -> None:
@@ -216,6 +233,12 @@ def field_line(spec: FieldSpec, *, update: bool = False, table: bool = False) ->
     return f"    {spec.name}: {annotation}"
 
 
+SUPERUSERS_ONLY = """\
+# Superusers only: a user reference answers 422 missing-reference for an unknown
+# user, which would tell any other writer which user ids exist (README, Add a resource).
+"""
+
+
 def render_module(spec: ResourceSpec) -> str:
     kinds = {field_.kind for field_ in spec.fields}
     datetimes = [f.name for f in spec.fields if f.kind == "datetime"]
@@ -326,8 +349,9 @@ def render_module(spec: ResourceSpec) -> str:
             for f in parents
         )
         arguments.append(f"parents=({declared},)")
-    lines.append(f"{spec.table} = register(")
-    lines.append("    Resource(")
-    lines += [f"        {argument}," for argument in arguments]
-    lines += ["    )", ")", ""]
+    declaration = [f"        {argument}," for argument in arguments]
+    if spec.user_references:  # the why beside the policy, for whoever edits it later
+        at = declaration.index("        write=Write.SUPERUSER,")
+        declaration[at:at] = [f"        {line}" for line in SUPERUSERS_ONLY.splitlines()]
+    lines += [f"{spec.table} = register(", "    Resource(", *declaration, "    )", ")", ""]
     return "\n".join(lines)

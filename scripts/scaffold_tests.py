@@ -70,8 +70,8 @@ async def create(
     return response.json()  # type: ignore[no-any-return]  # a JSON object, as asserted
 
 
-async def payload(client: AsyncClient, user: TestUser) -> dict[str, Any]:
-    """FIELDS plus references, whose records are created first."""
+async def payload(client: AsyncClient, users: UserFactory, user: TestUser) -> dict[str, Any]:
+    """FIELDS plus references, whose records are created first (by `user` where it may)."""
 $steps
     return $payload
 
@@ -82,7 +82,7 @@ async def writer(users: UserFactory) -> TestUser:
 
 async def test_create_get_and_list(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    body = await payload(client, user)
+    body = await payload(client, users, user)
     created = await create(client, URL, body, user)
     assert parsed(created, body) == parsed(body, body)
     assert created.keys() >= {"id", "created_at", "updated_at"}$owner_check
@@ -98,7 +98,7 @@ async def test_create_get_and_list(client: AsyncClient, users: UserFactory) -> N
 UPDATE = """
 async def test_update(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    created = await create(client, URL, await payload(client, user), user)
+    created = await create(client, URL, await payload(client, users, user), user)
     item = f"{URL}/{created['id']}"
     response = await client.patch(item, json=CHANGE, headers=user.headers)
     assert response.status_code == 200, response.text
@@ -110,7 +110,7 @@ async def test_update(client: AsyncClient, users: UserFactory) -> None:
 DELETE_AND_422 = """
 async def test_delete(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    created = await create(client, URL, await payload(client, user), user)
+    created = await create(client, URL, await payload(client, users, user), user)
     item = f"{URL}/{created['id']}"
     response = await client.delete(item, headers=user.headers)
     assert response.status_code == 204, response.text
@@ -119,7 +119,7 @@ async def test_delete(client: AsyncClient, users: UserFactory) -> None:
 
 async def test_unknown_field_is_422(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    body = {**await payload(client, user), "not_a_field": 1}
+    body = {**await payload(client, users, user), "not_a_field": 1}
     response = await client.post(URL, json=body, headers=user.headers)
     assert ["body", "not_a_field"] in error_locs(assert_problem(response, 422))
 """
@@ -129,7 +129,7 @@ async def test_missing_required_field_is_422(
     client: AsyncClient, users: UserFactory
 ) -> None:
     user = await writer(users)
-    body = await payload(client, user)
+    body = await payload(client, users, user)
     del body["$name"]
     response = await client.post(URL, json=body, headers=user.headers)
     assert ["body", "$name"] in error_locs(assert_problem(response, 422))
@@ -138,7 +138,7 @@ async def test_missing_required_field_is_422(
 ANONYMOUS_WRITES = """
 async def test_anonymous_writes_are_401(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    body = await payload(client, user)
+    body = await payload(client, users, user)
     assert_problem(await client.post(URL, json=body), 401)
     created = await create(client, URL, body, user)
     item = f"{URL}/{created['id']}"
@@ -149,7 +149,7 @@ async def test_anonymous_writes_are_401(client: AsyncClient, users: UserFactory)
 PUBLIC_READS = """
 async def test_anonymous_reads(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    created = await create(client, URL, await payload(client, user), user)
+    created = await create(client, URL, await payload(client, users, user), user)
     assert (await client.get(f"{URL}/{created['id']}")).status_code == 200
     assert (await client.get(URL)).json()["total"] == 1
 """
@@ -163,7 +163,7 @@ OWNER_READS = """
 async def test_others_do_not_see_it(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
     other = await users.create()
-    created = await create(client, URL, await payload(client, user), user)
+    created = await create(client, URL, await payload(client, users, user), user)
     assert_problem(await client.get(f"{URL}/{created['id']}", headers=other.headers), 404)
     assert (await client.get(URL, headers=other.headers)).json()["total"] == 0
 """
@@ -172,7 +172,7 @@ OWNER_WRITES = """
 async def test_only_the_owner_writes(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
     other = await users.create()
-    created = await create(client, URL, await payload(client, user), user)
+    created = await create(client, URL, await payload(client, users, user), user)
     item = f"{URL}/{created['id']}"
     patched = await client.patch(item, json=CHANGE, headers=other.headers)
     assert_problem(patched, $refused)
@@ -180,16 +180,43 @@ async def test_only_the_owner_writes(client: AsyncClient, users: UserFactory) ->
 """
 
 SUPERUSER_WRITES = """
-async def test_only_superusers_create(client: AsyncClient, users: UserFactory) -> None:
-    user = await users.create()
-    body = await payload(client, await writer(users))
+async def test_only_superusers_write(client: AsyncClient, users: UserFactory) -> None:
+    admin, user = await writer(users), await users.create()
+    body = await payload(client, users, admin)
     assert_problem(await client.post(URL, json=body, headers=user.headers), 403)
+    created = await create(client, URL, body, admin)
+    item = f"{URL}/{created['id']}"
+    assert_problem(await client.patch(item, json=CHANGE, headers=user.headers), $refused)
+    assert_problem(await client.put(item, json=body, headers=user.headers), $refused)
+    assert_problem(await client.delete(item, headers=user.headers), $refused)
+    assert (await client.get(item, headers=admin.headers)).json() == created
+    assert (await client.get(URL, headers=admin.headers)).json()["total"] == 1
+"""
+
+USER_REFERENCE = """
+async def test_user_ids_cannot_be_probed_through_$name(
+    client: AsyncClient, users: UserFactory
+) -> None:
+    \"\"\"Superusers, who may list users, learn that a user is missing; anyone else is
+    refused alike for an existing and a missing user.\"\"\"
+    admin, user = await writer(users), await users.create()
+    body = await payload(client, users, admin)
+    missing = 2**31 - 1  # the largest INTEGER: no such user
+    unknown = await client.post(URL, json={**body, "$name": missing}, headers=admin.headers)
+    assert_problem(unknown, 422, "missing-reference")
+    for value in (admin.id, missing):
+        refused = await client.post(URL, json={**body, "$name": value}, headers=user.headers)
+        assert_problem(refused, 403)
+    item = f"{URL}/{(await create(client, URL, body, admin))['id']}"
+    for value in (admin.id, missing):
+        patched = await client.patch(item, json={"$name": value}, headers=user.headers)
+        assert_problem(patched, $refused)
 """
 
 UNIQUE = """
 async def test_duplicate_unique_value_is_409(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    body = await payload(client, user)
+    body = await payload(client, users, user)
     await create(client, URL, body, user)
     response = await client.post(URL, json=body, headers=user.headers)
     problem = assert_problem(response, 409, "unique-violation")
@@ -199,7 +226,7 @@ async def test_duplicate_unique_value_is_409(client: AsyncClient, users: UserFac
 SEARCH = """
 async def test_search(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
-    created = await create(client, URL, await payload(client, user), user)
+    created = await create(client, URL, await payload(client, users, user), user)
     found = await client.get(URL, params={"q": $needle}, headers=user.headers)
     assert [row["id"] for row in found.json()["items"]] == [created["id"]]
     missed = await client.get(URL, params={"q": "no such text"}, headers=user.headers)
@@ -244,12 +271,23 @@ def schema_sample(schema: type[SQLModel], table: Any) -> dict[str, Any]:
 
 
 class Parents:
-    """The statements creating the records a payload refers to, parents first."""
+    """The statements creating the records a payload refers to, parents first.
 
-    def __init__(self, resources: dict[str, Resource]) -> None:
+    `user` (the payload's argument) creates them, but a superuser makes the records of a
+    resource only superusers write when `user` is not one.
+    """
+
+    def __init__(self, resources: dict[str, Resource], superuser: bool) -> None:
         self.resources = resources
+        self.superuser = superuser
         self.steps: list[str] = []
         self.made: set[str] = set()
+        self.admin = False  # whether the steps make one
+
+    @property
+    def statements(self) -> list[str]:
+        made = ["    admin = await users.create(superuser=True)"] if self.admin else []
+        return made + self.steps
 
     def reference(self, table: str) -> Code:
         """Code for the id of a record of `table`, created once."""
@@ -265,8 +303,11 @@ class Parents:
                 if column is not None and column.foreign_keys:
                     body[name] = self.reference(value)
             url = f"/api/v1/{resource.plural}"
+            creator = "user"
+            if resource.write is Write.SUPERUSER and not self.superuser:
+                creator, self.admin = "admin", True
             self.steps.append(
-                f'    {variable} = await create(client, "{url}", {literal(body)}, user)'
+                f'    {variable} = await create(client, "{url}", {literal(body)}, {creator})'
             )
         return Code(f'{variable}["id"]')
 
@@ -274,7 +315,7 @@ class Parents:
 def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
     """The test module; `resources` maps table names to the registered resources."""
     scalars = [f for f in spec.fields if f.kind != "fk"]
-    parents = Parents(resources)
+    parents = Parents(resources, superuser=spec.write is Write.SUPERUSER)
     refs = {
         f.name: parents.reference(f.target.table)
         for f in spec.fields
@@ -299,7 +340,7 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
             fields=literal(fields),
             change=literal({scalars[0].name: sample(scalars[0], 1)} if scalars else {}),
             parsers="{" + ", ".join(f"{k!r}: {v}" for k, v in parsers.items()) + "}",
-            steps="\n".join(parents.steps),
+            steps="\n".join(parents.statements),
             payload=payload,
             superuser="superuser=True" if spec.write is Write.SUPERUSER else "",
             owner_check='\n    assert created["owner_id"] == user.id' if spec.owner else "",
@@ -315,11 +356,14 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
     blocks.append(PUBLIC_READS if spec.read is Read.PUBLIC else PRIVATE_READS)
     if spec.read is Read.OWNER:
         blocks.append(OWNER_READS)
-    if spec.write is Write.OWNER:  # a row the caller cannot see is not found, else forbidden
-        refused = 404 if spec.read is Read.OWNER else 403
+    refused = 404 if spec.read is Read.OWNER else 403  # a row the caller cannot see: not found
+    if spec.write is Write.OWNER:
         blocks.append(Template(OWNER_WRITES).substitute(refused=refused))
     if spec.write is Write.SUPERUSER:
-        blocks.append(SUPERUSER_WRITES)
+        blocks.append(Template(SUPERUSER_WRITES).substitute(refused=refused))
+    if spec.user_references:  # the scaffold allows them on superuser-written resources only
+        name = spec.user_references[0]
+        blocks.append(Template(USER_REFERENCE).substitute(name=name, refused=refused))
     uniques = [f.name for f in spec.fields if f.unique]
     if uniques:
         blocks.append(Template(UNIQUE).substitute(name=uniques[0]))

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import make_url
 
 from app.core.config import get_settings
+from app.crud.resource import Write
 from scripts.new_resource import main
-from scripts.scaffold import SpecError, parse_field
+from scripts.scaffold import ResourceSpec, SpecError, parse_field, render_module
 from tests.conftest import IS_POSTGRES, ROOT
 
-BOOK = [
+BOOK = [  # no --owner, no --write: the default policy, superusers only
     "Book",
     "title:str:unique:max=120",
     "author:str",
@@ -30,13 +31,26 @@ BOOK = [
     "notes:text?",
     "post:fk?",
     "editor_id:user:fk?",
-    "--owner",
     "--search",
     "title,author",
 ]
+NOTE = ["Note", "content:str", "book:fk", "--owner"]  # users write notes on superusers' books
 NOT_COPIED = shutil.ignore_patterns(
     ".venv", ".git", "app.db", "app.db-*", "__pycache__", ".pytest_cache", ".ruff_cache"
 )
+
+
+@pytest.fixture
+def scaffolded(monkeypatch: pytest.MonkeyPatch) -> list[ResourceSpec]:
+    """What main() would scaffold; it writes nothing, even if a refusal stops working."""
+    specs: list[ResourceSpec] = []
+
+    def record(spec: ResourceSpec) -> list[Path]:
+        specs.append(spec)
+        return []
+
+    monkeypatch.setattr("scripts.new_resource.scaffold", record)
+    return specs
 
 
 @pytest.mark.parametrize(
@@ -55,12 +69,54 @@ NOT_COPIED = shutil.ignore_patterns(
     ],
 )
 def test_refusals_name_the_problem_and_write_nothing(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    scaffolded: list[ResourceSpec],
 ) -> None:
     before = sorted(path.name for path in (ROOT / "app" / "models").iterdir())
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+    assert scaffolded == []
     assert sorted(path.name for path in (ROOT / "app" / "models").iterdir()) == before
+
+
+def test_only_superusers_write_by_default(
+    scaffolded: list[ResourceSpec], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["Thing", "name:str"]) == 0
+    assert main(["Thing", "name:str", "--owner"]) == 0
+    assert [spec.write for spec in scaffolded] == [Write.SUPERUSER, Write.OWNER]
+    assert "        write=Write.SUPERUSER,\n" in render_module(scaffolded[0])
+    assert "write=" not in render_module(scaffolded[1])  # the declaration's default: owner
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_write_authenticated_warns_that_anyone_may_change_any_row(
+    scaffolded: list[ResourceSpec], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["Thing", "name:str", "--write", "authenticated"]) == 0
+    assert scaffolded[0].write is Write.AUTHENTICATED
+    warning = "warning: --write authenticated lets any registered user change or delete any row"
+    assert warning in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "policy", [["--owner"], ["--write", "authenticated"], ["--owner", "--write", "authenticated"]]
+)
+def test_user_references_need_superuser_writes(
+    policy: list[str], scaffolded: list[ResourceSpec], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Other writers would learn which user ids exist from the 422 missing-reference."""
+    assert main(["Thing", "name:str", "editor_id:user:fk?", *policy]) == 1
+    error = capsys.readouterr().err
+    assert "editor_id: only superusers may set a user reference (--write superuser)" in error
+    assert "which user ids exist" in error
+    assert scaffolded == []
+    assert main(["Thing", "editor_id:user:fk", "--owner", "--write", "superuser"]) == 0
+    assert main(["Thing", "editor_id:user:fk"]) == 0
+    why = "# Superusers only: a user reference answers 422 missing-reference"
+    assert why in render_module(scaffolded[-1])  # beside the policy, for whoever edits it
 
 
 def test_field_specs() -> None:
@@ -127,6 +183,8 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
     assert "_add_books.py" in scaffolded.stdout
     assert "alembic upgrade head && scripts/test tests/crud/test_books.py" in scaffolded.stdout
     assert "from app.models import book as book" in (project / "app/models/__init__.py").read_text()
+    assert "write=Write.SUPERUSER," in (project / "app/models/book.py").read_text()
+    assert "_add_notes.py" in run("scripts/new_resource.py", *NOTE).stdout
 
     run("-m", "alembic", "upgrade", "head")
     checked = run("-m", "alembic", "check")
@@ -144,7 +202,12 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
     assert "exists already" in again.stderr
 
     suite = {"TEST_DATABASE_URL": test_database_url} if test_database_url else {}
-    tested = run(
-        "-m", "pytest", "tests/crud/test_books.py", "-q", "-p", "no:cacheprovider", **suite
-    )
+    modules = ("tests/crud/test_books.py", "tests/crud/test_notes.py")
+    tested = run("-m", "pytest", *modules, "-v", "-p", "no:cacheprovider", **suite)
     assert " passed" in tested.stdout and "failed" not in tested.stdout
+    for test in (  # a regular user's writes are 403; user ids cannot be probed
+        "test_books.py::test_only_superusers_write PASSED",
+        "test_books.py::test_user_ids_cannot_be_probed_through_editor_id PASSED",
+        "test_notes.py::test_only_the_owner_writes PASSED",
+    ):
+        assert test in tested.stdout, tested.stdout
