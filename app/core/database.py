@@ -16,12 +16,13 @@ Waiting for a busy pool (up to DB_POOL_TIMEOUT) stays a wait, not an error.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection as PsycopgConnection
+from psycopg import AsyncCursor
 from psycopg.abc import Params as DriverParams
 from psycopg.errors import Diagnostic
 from psycopg.rows import dict_row
@@ -44,7 +45,7 @@ class Connection(Protocol):
 
     dialect_name: str
 
-    async def rows(self, statement: Executable, params: Params) -> list[Row]: ...
+    async def rows(self, statement: Executable, params: Params) -> Sequence[Row]: ...
     async def row(self, statement: Executable, params: Params) -> Row | None: ...
     async def scalar(self, statement: Executable, params: Params) -> Any: ...
     async def execute(self, statement: Executable, params: Params) -> None: ...
@@ -58,8 +59,8 @@ class EngineConnection:
         self.connection = connection
         self.dialect_name = connection.dialect.name
 
-    async def rows(self, statement: Executable, params: Params) -> list[Row]:
-        return list((await self.connection.execute(statement, dict(params))).mappings())
+    async def rows(self, statement: Executable, params: Params) -> Sequence[Row]:
+        return (await self.connection.execute(statement, dict(params))).mappings().all()
 
     async def row(self, statement: Executable, params: Params) -> Row | None:
         return (await self.connection.execute(statement, dict(params))).mappings().first()
@@ -86,32 +87,30 @@ class DriverConnection:
         self.cache = cache
         self.observers = observers
 
-    async def _run(self, sql: str, params: DriverParams) -> list[Row]:
+    async def _cursor(self, sql: str, params: DriverParams) -> AsyncCursor[dict[str, Any]]:
         for observe in self.observers:
             observe(sql, id(self.connection))
-        cursor = await self.connection.cursor(row_factory=dict_row).execute(sql, params)
-        rows: list[Row] = list(await cursor.fetchall()) if cursor.description else []
-        return rows
+        return await self.connection.cursor(row_factory=dict_row).execute(sql, params)
 
-    async def rows(self, statement: Executable, params: Params) -> list[Row]:
-        return await self._run(*self.cache.render(statement, params))
+    async def rows(self, statement: Executable, params: Params) -> Sequence[Row]:
+        return await (await self._cursor(*self.cache.render(statement, params))).fetchall()
 
     async def row(self, statement: Executable, params: Params) -> Row | None:
-        rows = await self.rows(statement, params)
-        return rows[0] if rows else None
+        return await (await self._cursor(*self.cache.render(statement, params))).fetchone()
 
     async def scalar(self, statement: Executable, params: Params) -> Any:
         row = await self.row(statement, params)
         return next(iter(row.values())) if row else None
 
     async def execute(self, statement: Executable, params: Params) -> None:
-        await self._run(*self.cache.render(statement, params))
+        await self._cursor(*self.cache.render(statement, params))
 
     async def planned_rows(self, statement: Executable, params: Params) -> int:
         """The planner's estimate of the rows `statement` returns (no rows are read)."""
         sql, values = self.cache.render(statement, params)
-        rows = await self._run(f"EXPLAIN (FORMAT JSON) {sql}", values)
-        plan = next(iter(rows[0].values()))
+        row = await (await self._cursor(f"EXPLAIN (FORMAT JSON) {sql}", values)).fetchone()
+        assert row is not None
+        plan = next(iter(row.values()))
         return int(plan[0]["Plan"]["Plan Rows"])
 
 

@@ -105,7 +105,7 @@ class Repository:
 
     async def _offset_page(
         self, connection: Connection, query: ListQuery
-    ) -> tuple[int, bool, list[Row]]:
+    ) -> tuple[int, bool, Sequence[Row]]:
         statements = self.statements.offset_page(query.plan)
         rows = await connection.rows(statements.page, query.values)
         total = (
