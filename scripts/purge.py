@@ -1,12 +1,15 @@
 """Delete what has expired: refresh tokens, idempotency keys, login-failure counters.
 
+A refresh token goes when its family (its login) has ended, or when it expired unused: a
+revoked token stays until its family ends, so that presenting it again revokes the family.
+
 Run it from a platform scheduler (e.g. hourly): `python -m scripts.purge`.
 """
 
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import delete, or_
+from sqlalchemy import and_, delete, or_
 from sqlmodel import col
 
 from app.core.config import get_settings
@@ -23,7 +26,10 @@ async def purge() -> dict[str, int]:
     now = utcnow()
     statements = {
         "refresh_tokens": delete(RefreshToken).where(
-            or_(col(RefreshToken.expires_at) <= now, col(RefreshToken.revoked_at).is_not(None))
+            or_(
+                col(RefreshToken.family_expires_at) <= now,
+                and_(col(RefreshToken.revoked_at).is_(None), col(RefreshToken.expires_at) <= now),
+            )
         ),
         "idempotency_keys": delete(IdempotencyKey).where(
             col(IdempotencyKey.created_at) <= now - IDEMPOTENCY_TTL

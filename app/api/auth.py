@@ -3,21 +3,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import SettingsDep
+from app.api.deps import CurrentUser, SettingsDep
 from app.core.client import client_address
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, problem_responses
 from app.core.security import verify_password
-from app.models.user import RefreshRequest, TokenPair, User, UserCreate, UserPublic
+from app.models.user import RefreshRequest, TokenPair, UserCreate, UserPublic
 from app.services.accounts import (
-    INVALID_REFRESH,
     claim_attempt,
     create_user,
+    end_all_sessions,
+    end_family,
     forgive_attempt,
     get_user_by_email,
+    invalid_refresh_token,
     issue_tokens,
     reset_login_failures,
-    revoke_refresh_token,
+    rotate_refresh_token,
     throttle_keys,
 )
 
@@ -65,21 +67,19 @@ async def login(
         await session.commit()
         raise Forbidden("This account is inactive", slug="inactive-user")
     await reset_login_failures(session, keys[1])
-    tokens = await issue_tokens(session, user, settings)
+    tokens = issue_tokens(session, user, settings, family=None)
     await session.commit()
     return tokens
 
 
 @router.post("/refresh", operation_id="auth-refresh", responses=problem_responses(401, 422))
 async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
-    user_id = await revoke_refresh_token(session, body.refresh_token)
-    user = await session.get(User, user_id) if user_id is not None else None
-    if user is None or not user.is_active:
-        await session.commit()
-        raise NotAuthenticated(INVALID_REFRESH, slug="invalid-token")
-    tokens = await issue_tokens(session, user, settings)
-    await session.commit()
-    return tokens
+    """The next token pair of the refresh token's family (its login); the token is spent.
+
+    Presenting a spent token again revokes the whole family (theft detection), unless it was
+    spent in the last few seconds (two refreshes at once: one wins, the other gets a 401).
+    """
+    return await rotate_refresh_token(session, body.refresh_token, settings)
 
 
 @router.post(
@@ -90,6 +90,21 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
     responses=problem_responses(401, 422),
 )
 async def logout(body: RefreshRequest, session: SessionDep) -> None:
-    if await revoke_refresh_token(session, body.refresh_token) is None:
-        raise NotAuthenticated(INVALID_REFRESH, slug="invalid-token")
+    """Ends the refresh token's family (its login); a spent token ends it too, but is a 401."""
+    was_live = await end_family(session, body.refresh_token)
+    await session.commit()
+    if not was_live:
+        raise invalid_refresh_token()
+
+
+@router.post(
+    "/logout-all",
+    operation_id="auth-logout-all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401),
+)
+async def logout_all(user: CurrentUser, session: SessionDep) -> None:
+    """Ends every login of the caller's account: all refresh and access tokens, this one too."""
+    await end_all_sessions(session, user)
     await session.commit()

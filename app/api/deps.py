@@ -7,7 +7,7 @@ from starlette.requests import HTTPConnection
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
-from app.core.security import decode_access_token
+from app.core.security import AccessClaims, decode_access_token
 from app.models.user import User
 
 
@@ -31,13 +31,18 @@ def invalid_token() -> NotAuthenticated:
     return NotAuthenticated("The access token is invalid or expired", slug="invalid-token")
 
 
-def token_user_id(request: HTTPConnection, token: str, settings: Settings) -> int:
-    """The user id a valid access token names (401 otherwise); logged with the request."""
-    user_id = decode_access_token(token, settings.SECRET_KEY)
-    if user_id is None:
+def token_claims(request: HTTPConnection, token: str, settings: Settings) -> AccessClaims:
+    """What a valid access token says (401 otherwise); its user id is logged with the request.
+
+    The caller's row must then match it: active, and the same `token_version` (a password
+    change, logout-all or deletion ends the token at once). Both lookups check that in the
+    query that loads the caller.
+    """
+    claims = decode_access_token(token, settings.SECRET_KEY)
+    if claims is None:
         raise invalid_token()
-    request.state.user_id = user_id
-    return user_id
+    request.state.user_id = claims.user_id
+    return claims
 
 
 async def get_optional_user(
@@ -46,8 +51,9 @@ async def get_optional_user(
     """The caller, or None when no token is sent; an invalid token is always 401."""
     if token is None:
         return None
-    user = await session.get(User, token_user_id(request, token, settings))
-    if user is None or not user.is_active:
+    claims = token_claims(request, token, settings)
+    user = await session.get(User, claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.version:
         raise invalid_token()
     return user
 

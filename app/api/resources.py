@@ -7,16 +7,19 @@ from sqlmodel import col
 from starlette.requests import HTTPConnection
 
 import app.models  # noqa: F401  (declares the resources)
-from app.api.deps import TOKEN_URL, invalid_token, oauth2_scheme, token_user_id
+from app.api.deps import TOKEN_URL, invalid_token, oauth2_scheme, token_claims
 from app.core.errors import NotAuthenticated
 from app.crud.resource import Viewer, ViewerDeps, registry
 from app.crud.router import build_routers
 from app.models.user import User
 
 ANONYMOUS = Viewer(id=None)
-# Built once: its bind parameter takes each request's user id.
+# Built once: its bind parameters take each request's token claims. A token whose version is
+# not the user's (password changed, logged out everywhere) finds no caller.
 CALLER = select(col(User.is_superuser)).where(
-    col(User.id) == bindparam("user_id"), col(User.is_active)
+    col(User.id) == bindparam("user_id"),
+    col(User.is_active),
+    col(User.token_version) == bindparam("token_version"),
 )
 
 
@@ -40,12 +43,13 @@ class CallerScheme(OAuth2PasswordBearer):
             if self.required:
                 raise NotAuthenticated()
             return ANONYMOUS
-        user_id = token_user_id(request, token, request.app.state.settings)
+        claims = token_claims(request, token, request.app.state.settings)
+        params = {"user_id": claims.user_id, "token_version": claims.version}
         async with request.app.state.db.connect() as connection:
-            caller = await connection.row(CALLER, {"user_id": user_id})
+            caller = await connection.row(CALLER, params)
         if caller is None:
             raise invalid_token()
-        return Viewer(id=user_id, is_superuser=caller["is_superuser"])
+        return Viewer(id=claims.user_id, is_superuser=caller["is_superuser"])
 
 
 VIEWERS = ViewerDeps(optional=CallerScheme(required=False), required=CallerScheme(required=True))

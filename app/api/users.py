@@ -5,7 +5,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.api.deps import CurrentUser, SettingsDep, SuperUser
 from app.core.db import SessionDep, utcnow
-from app.core.errors import BadRequest, NotFound, problem_responses
+from app.core.errors import BadRequest, NotFound, Unprocessable, field_error, problem_responses
 from app.core.security import hash_password, verify_password
 from app.crud.pagination import (
     DEFAULT_LIMIT,
@@ -14,24 +14,41 @@ from app.crud.pagination import (
     page_model,
     set_page_headers,
 )
-from app.models.user import PasswordChange, User, UserPublic, UserUpdate, UserUpdateMe
-from app.services.accounts import EmailTaken, get_user_by_email, revoke_all_refresh_tokens
+from app.models.user import (
+    PasswordChange,
+    User,
+    UserPublic,
+    UserUpdate,
+    UserUpdateBase,
+    UserUpdateMe,
+)
+from app.services.accounts import (
+    EmailTaken,
+    end_all_sessions,
+    get_user_by_email,
+    keep_a_superuser,
+    lock_superusers,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 UserList = page_model(UserPublic)
 
 
-async def apply_update(session: AsyncSession, user: User, data: UserUpdateMe) -> UserPublic:
-    changes = data.model_dump(exclude_unset=True)
+def wrong_password() -> BadRequest:
+    return BadRequest("The current password is wrong", slug="wrong-password")
+
+
+async def apply_update(session: AsyncSession, user: User, data: UserUpdateBase) -> None:
+    """Write the fields sent (flushed, not committed); a taken email is a 409."""
+    changes = data.model_dump(exclude_unset=True, exclude={"current_password"})
     new_email = changes.get("email", user.email)
     if new_email != user.email and await get_user_by_email(session, new_email) is not None:
         raise EmailTaken()
     user.sqlmodel_update(changes)
     user.updated_at = utcnow()
     session.add(user)
-    await session.commit()
-    return UserPublic.model_validate(user)
+    await session.flush()
 
 
 async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
@@ -46,9 +63,25 @@ async def read_me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@router.patch("/me", operation_id="users-update-me", responses=problem_responses(401, 409, 422))
-async def update_me(data: UserUpdateMe, user: CurrentUser, session: SessionDep) -> UserPublic:
-    return await apply_update(session, user, data)
+@router.patch(
+    "/me", operation_id="users-update-me", responses=problem_responses(400, 401, 409, 422)
+)
+async def update_me(
+    data: UserUpdateMe, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> UserPublic:
+    """Changing the login email needs `current_password` (as changing the password does)."""
+    if data.email is not None and data.email != user.email:
+        if data.current_password is None:
+            raise Unprocessable(
+                "The current password is needed to change the email",
+                errors=[field_error("current_password", "Field required", "missing")],
+            )
+        rounds = settings.BCRYPT_ROUNDS
+        if not await verify_password(data.current_password, user.hashed_password, rounds=rounds):
+            raise wrong_password()
+    await apply_update(session, user, data)
+    await session.commit()
+    return UserPublic.model_validate(user)
 
 
 @router.post(
@@ -61,13 +94,12 @@ async def update_me(data: UserUpdateMe, user: CurrentUser, session: SessionDep) 
 async def change_password(
     data: PasswordChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> None:
+    """Every token of the account ends, this request's access token too: log in again."""
     if not await verify_password(data.current_password, user.hashed_password):
-        raise BadRequest("The current password is wrong", slug="wrong-password")
+        raise wrong_password()
     user.hashed_password = await hash_password(data.new_password, settings.BCRYPT_ROUNDS)
     user.updated_at = utcnow()
-    session.add(user)
-    assert user.id is not None
-    await revoke_all_refresh_tokens(session, user.id)
+    await end_all_sessions(session, user)
     await session.commit()
 
 
@@ -94,13 +126,26 @@ async def read_user(user_id: int, _admin: SuperUser, session: SessionDep) -> Use
     return UserPublic.model_validate(await get_user_or_404(session, user_id))
 
 
+def is_active_superuser(user: User) -> bool:
+    return user.is_superuser and user.is_active
+
+
 @router.patch(
     "/{user_id}", operation_id="users-update", responses=problem_responses(401, 403, 404, 409, 422)
 )
 async def update_user(
     user_id: int, data: UserUpdate, _admin: SuperUser, session: SessionDep
 ) -> UserPublic:
-    return await apply_update(session, await get_user_or_404(session, user_id), data)
+    """Demoting or deactivating the last active superuser is a 409 (`last-superuser`)."""
+    user = await get_user_or_404(session, user_id)
+    demotes = is_active_superuser(user) and (data.is_superuser is False or data.is_active is False)
+    if demotes:
+        await lock_superusers(session)
+    await apply_update(session, user, data)
+    if demotes:
+        await keep_a_superuser(session)
+    await session.commit()
+    return UserPublic.model_validate(user)
 
 
 @router.delete(
@@ -108,8 +153,16 @@ async def update_user(
     operation_id="users-delete",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def delete_user(user_id: int, _admin: SuperUser, session: SessionDep) -> None:
-    await session.delete(await get_user_or_404(session, user_id))
+    """Deleting the last active superuser is a 409 (`last-superuser`)."""
+    user = await get_user_or_404(session, user_id)
+    removes = is_active_superuser(user)
+    if removes:
+        await lock_superusers(session)
+    await session.delete(user)
+    await session.flush()
+    if removes:
+        await keep_a_superuser(session)
     await session.commit()

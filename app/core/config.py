@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     DATABASE_URL: str = "sqlite+aiosqlite:///./app.db"
     SECRET_KEY: str = ""
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(30, gt=0)
-    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(14, gt=0)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(14, gt=0)  # each refresh token's lifetime...
+    REFRESH_TOKEN_MAX_DAYS: int = Field(30, gt=0)  # ...and its login's, however often refreshed
     BCRYPT_ROUNDS: int = Field(12, ge=4, le=31)
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
     FIRST_SUPERUSER_EMAIL: str | None = None
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT: int = Field(3, ge=1)  # seconds; an unreachable database answers 503
     DB_STATEMENT_TIMEOUT_MS: int = Field(10_000, ge=0)  # PostgreSQL only; 0 disables it
     MAX_BODY_BYTES: int = Field(1024 * 1024, gt=0)
+    MAX_OFFSET: int = Field(10_000, ge=0)  # deeper list pages use cursors
+    MAX_IN_VALUES: int = Field(100, ge=1)  # values of one `__in` filter
     LOGIN_MAX_FAILURES: int = Field(5, ge=1)  # per client address and per account...
     LOGIN_WINDOW_SECONDS: int = Field(60, ge=1)  # ...within this sliding window
     # Proxies in front of the app that append to X-Forwarded-For (Heroku-style router: 1).

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -15,6 +16,7 @@ ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
 BCRYPT_MAX_BYTES = 72
 DEFAULT_ROUNDS = 12  # Settings.BCRYPT_ROUNDS's default
+MAX_TOKEN_VERSION = 2**31  # users.token_version is an INTEGER
 
 
 def password_fits_bcrypt(password: str) -> bool:
@@ -50,33 +52,65 @@ async def verify_password(
     return matches and fits and hashed is not None
 
 
-def create_access_token(user_id: int, secret: str, expires: timedelta) -> str:
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a valid access token says: whose it is, and which of their token versions."""
+
+    user_id: int
+    version: int
+
+
+def create_access_token(user_id: int, secret: str, expires: timedelta, *, version: int = 0) -> str:
+    """`version` is the user's `token_version` (a new account's is 0); bumping it ends the token."""
     now = utcnow()
-    claims = {"sub": str(user_id), "iat": now, "exp": now + expires, "type": ACCESS_TOKEN_TYPE}
+    claims = {
+        "sub": str(user_id),
+        "ver": version,
+        "iat": now,
+        "exp": now + expires,
+        "type": ACCESS_TOKEN_TYPE,
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_token(token: str, secret: str) -> int | None:
-    """The user id of a valid access token, else None."""
+def decode_access_token(token: str, secret: str) -> AccessClaims | None:
+    """The claims of a valid access token, else None.
+
+    No leeway: a token whose `iat` or `nbf` lies in the future, or whose `exp` has passed, is
+    refused to the second (JWT times are whole seconds; this app writes `iat` rounded down).
+    """
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "iat", "type"]},
+            leeway=0,
+            options={
+                "require": ["sub", "ver", "exp", "iat", "type"],
+                "verify_iat": True,
+                "verify_nbf": True,
+                "verify_exp": True,
+            },
         )
     except jwt.PyJWTError:
         return None
     if claims["type"] != ACCESS_TOKEN_TYPE:
         return None
-    subject = claims["sub"]
-    if not isinstance(subject, str) or not subject.isdigit():
+    subject, version = claims["sub"], claims["ver"]
+    if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()):
         return None
-    return int(subject)
+    if type(version) is not int or not 0 <= version < MAX_TOKEN_VERSION:  # no bool, float, text
+        return None
+    return AccessClaims(user_id=int(subject), version=version)
 
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def new_token_family() -> str:
+    """A login's refresh-token family: every token rotated from it carries this id."""
+    return secrets.token_hex(16)
 
 
 def refresh_token_digest(token: str) -> str:
@@ -84,5 +118,6 @@ def refresh_token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def refresh_token_expiry(days: int) -> datetime:
-    return utcnow() + timedelta(days=days)
+def refresh_token_expiry(days: int, family_ends: datetime) -> datetime:
+    """A refresh token's own end: `days` from now, never past its family's end."""
+    return min(utcnow() + timedelta(days=days), family_ends)

@@ -4,7 +4,7 @@ from pydantic import EmailStr, field_validator
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, utcnow
-from app.core.security import password_fits_bcrypt
+from app.core.security import new_token_family, password_fits_bcrypt
 from app.crud.table import Timestamps, input_config
 
 
@@ -34,12 +34,17 @@ class UserBase(SQLModel):
 
 class User(UserBase, Timestamps, table=True):
     __tablename__ = "users"
+    # SQLite would otherwise give a deleted user's id (the highest) to the next account, and
+    # the deleted user's access tokens with it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=255, unique=True)
     hashed_password: str
     is_active: bool = True
     is_superuser: bool = False
+    # In every access token ("ver"); bumping it ends them all (password change, logout-all).
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class UserCreate(UserBase):
@@ -50,7 +55,7 @@ class UserCreate(UserBase):
     _check_password = field_validator("password")(_check_password)
 
 
-class UserUpdateMe(SQLModel):
+class UserUpdateBase(SQLModel):
     """Explicit null is refused for non-nullable fields: their type has no None."""
 
     model_config = input_config()
@@ -62,7 +67,12 @@ class UserUpdateMe(SQLModel):
     _no_nul_name = field_validator("full_name")(_no_nul)
 
 
-class UserUpdate(UserUpdateMe):
+class UserUpdateMe(UserUpdateBase):
+    # Needed to change the login email: a stolen access token must not take the account over.
+    current_password: str | None = Field(default=None, max_length=1024)
+
+
+class UserUpdate(UserUpdateBase):
     is_active: bool = Field(default=None)
     is_superuser: bool = Field(default=None)
 
@@ -85,14 +95,25 @@ class PasswordChange(SQLModel):
 
 
 class RefreshToken(SQLModel, table=True):
+    """One refresh token; a login's tokens form a family, rotated one into the next.
+
+    Revoked rows stay until their family ends: presenting one again is reuse, and revokes the
+    family (app/services/accounts.py). scripts/purge.py deletes them after that.
+    """
+
     __tablename__ = "refresh_tokens"
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     token_digest: str = Field(max_length=64, unique=True)
-    expires_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)  # never past family_expires_at
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    family: str = Field(default_factory=new_token_family, max_length=32, index=True)
+    # The login's absolute end (REFRESH_TOKEN_MAX_DAYS); a row written without one is over.
+    family_expires_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The user's token_version at login: a bump ends the family even mid-rotation.
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class TokenPair(SQLModel):

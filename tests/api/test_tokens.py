@@ -19,7 +19,13 @@ ME = "/api/v1/users/me"
 
 def claims_for(user_id: int, **changes: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=5), "type": "access"}
+    claims = {
+        "sub": str(user_id),
+        "ver": 0,  # a new account's token_version
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "type": "access",
+    }
     claims.update(changes)
     return {name: value for name, value in claims.items() if value is not None}
 
@@ -107,7 +113,7 @@ async def test_wrong_token_type(client: AsyncClient, users: UserFactory, token_t
     await assert_rejected(client, sign(claims_for(user.id, type=token_type)))
 
 
-@pytest.mark.parametrize("missing", ["sub", "exp", "iat", "type"])
+@pytest.mark.parametrize("missing", ["sub", "ver", "exp", "iat", "type"])
 async def test_missing_claim(client: AsyncClient, users: UserFactory, missing: str) -> None:
     user = await users.create(login=False)
     claims = claims_for(user.id)
@@ -115,9 +121,18 @@ async def test_missing_claim(client: AsyncClient, users: UserFactory, missing: s
     await assert_rejected(client, sign(claims))
 
 
-@pytest.mark.parametrize("subject", ["abc", "", "-1", "1.0", 1])
+@pytest.mark.parametrize("subject", ["abc", "", "-1", "1.0", 1, "\u00b2", "\u0661"])
 async def test_bad_subject(client: AsyncClient, subject: Any) -> None:
     await assert_rejected(client, sign({**claims_for(0), "sub": subject}))
+
+
+@pytest.mark.parametrize("version", [1, -1, "0", 0.0, False, None, [0], 2**31, 2**64])
+async def test_wrong_or_bad_version(client: AsyncClient, users: UserFactory, version: Any) -> None:
+    """The version must be the user's token_version (0 for a new account), as an integer."""
+    user = await users.create(login=False)
+    claims = claims_for(user.id)
+    claims["ver"] = version
+    await assert_rejected(client, sign(claims))
 
 
 async def test_token_of_a_deleted_user(client: AsyncClient, users: UserFactory) -> None:

@@ -9,6 +9,7 @@ from app.crud.idempotency import IdempotencyKey
 from app.models.login_throttle import LoginFailure
 from app.models.user import RefreshToken
 from scripts.purge import purge
+from tests.api.test_refresh_tokens import rotated_long_ago, set_times
 from tests.factories import UserFactory
 
 
@@ -21,7 +22,7 @@ async def test_purge_deletes_only_expired_rows(
     app: FastAPI, client: AsyncClient, users: UserFactory
 ) -> None:
     user = await users.create()  # one live refresh token
-    stale = await users.create()
+    stale = await users.create()  # logged out: revoked, kept until its family ends
     await client.post("/api/v1/auth/logout", json={"refresh_token": stale.refresh_token})
     headers = {**user.headers, "Idempotency-Key": "fresh"}
     assert (await client.post("/api/v1/posts", json={"title": "t"}, headers=headers)).is_success
@@ -50,16 +51,37 @@ async def test_purge_deletes_only_expired_rows(
         await connection.execute(
             update(RefreshToken)
             .where(RefreshToken.user_id == expired.id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
+            .values(expires_at=utcnow() - timedelta(seconds=1))  # expired unused
         )
+    ended = await users.create()  # a family that has ended: a revoked row and a live one
+    await client.post("/api/v1/auth/refresh", json={"refresh_token": ended.refresh_token})
+    await set_times(
+        app, ended.refresh_token, family=True, family_expires_at=utcnow() - timedelta(seconds=1)
+    )
 
     deleted = await purge()
 
-    assert deleted == {"refresh_tokens": 2, "idempotency_keys": 1, "login_failures": 1}
-    assert await count(app, RefreshToken) == 1
+    assert deleted == {"refresh_tokens": 3, "idempotency_keys": 1, "login_failures": 1}
+    assert await count(app, RefreshToken) == 2
     assert await count(app, IdempotencyKey) == 1
     assert await count(app, LoginFailure) == 1
     refreshed = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}
     )
     assert refreshed.status_code == 200
+
+
+async def test_purge_keeps_rotated_tokens_so_a_replay_is_still_caught(
+    app: FastAPI, client: AsyncClient, users: UserFactory
+) -> None:
+    user = await users.create()
+    rotated = await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})
+    latest = rotated.json()["refresh_token"]
+
+    assert (await purge())["refresh_tokens"] == 0
+
+    await rotated_long_ago(app, user.refresh_token)
+    replay = await client.post("/api/v1/auth/refresh", json={"refresh_token": user.refresh_token})
+    assert replay.status_code == 401
+    refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": latest})
+    assert refreshed.status_code == 401

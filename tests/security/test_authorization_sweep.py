@@ -131,6 +131,7 @@ OPERATIONS: dict[str, Expect] = {
     "auth-login": Expect(Policy.ENTRY, owner_credentials),
     "auth-refresh": Expect(Policy.ENTRY, fresh_refresh_token),
     "auth-logout": Expect(Policy.ENTRY, fresh_refresh_token),
+    "auth-logout-all": Expect(Policy.SELF),
     "users-read-me": Expect(Policy.SELF),
     "users-update-me": Expect(Policy.SELF, fixed(full_name="Changed by the caller")),
     "users-change-password": Expect(Policy.SELF, callers_password),

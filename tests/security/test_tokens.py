@@ -4,6 +4,8 @@ Future `iat`/`nbf`, and an access token offered where a refresh token belongs: e
 problem with `WWW-Authenticate: Bearer`.
 """
 
+import math
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,22 +23,39 @@ def assert_bearer_401(response: Response) -> None:
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("ahead", [timedelta(seconds=31), timedelta(hours=1), timedelta(days=3650)])
+def seconds_ahead(seconds: int) -> datetime:
+    """At least `seconds` from now, in whole seconds (JWT times are; PyJWT rounds them down).
+
+    `now + 1 s` rounded down could be a mere instant ahead, and past by the time it is checked.
+    """
+    return datetime.fromtimestamp(math.ceil(time.time()) + seconds, UTC)
+
+
+@pytest.mark.parametrize("seconds", [1, 31, 3600, 3650 * 86400])
 async def test_iat_in_the_future_is_refused(
-    client: AsyncClient, users: UserFactory, ahead: timedelta
+    client: AsyncClient, users: UserFactory, seconds: int
 ) -> None:
+    """No leeway: a token issued even 1 s in the future is refused."""
     user = await users.create(login=False)
-    issued = datetime.now(UTC) + ahead
+    issued = seconds_ahead(seconds)
     claims = claims_for(user.id, iat=issued, exp=issued + timedelta(minutes=5))
     await assert_rejected(client, sign(claims))
 
 
-@pytest.mark.parametrize("ahead", [timedelta(seconds=31), timedelta(hours=1)])
+@pytest.mark.parametrize("seconds", [1, 31, 3600])
 async def test_nbf_in_the_future_is_refused(
-    client: AsyncClient, users: UserFactory, ahead: timedelta
+    client: AsyncClient, users: UserFactory, seconds: int
 ) -> None:
     user = await users.create(login=False)
-    await assert_rejected(client, sign(claims_for(user.id, nbf=datetime.now(UTC) + ahead)))
+    await assert_rejected(client, sign(claims_for(user.id, nbf=seconds_ahead(seconds))))
+
+
+async def test_exp_just_past_is_refused(client: AsyncClient, users: UserFactory) -> None:
+    """No leeway the other way either: a token that expired a second ago is refused."""
+    user = await users.create(login=False)
+    expired = datetime.fromtimestamp(math.floor(time.time()) - 1, UTC)
+    claims = claims_for(user.id, iat=expired - timedelta(minutes=5), exp=expired)
+    await assert_rejected(client, sign(claims))
 
 
 async def test_nbf_in_the_past_is_accepted(client: AsyncClient, users: UserFactory) -> None:
