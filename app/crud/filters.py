@@ -2,10 +2,17 @@
 
 `?title__contains=x` names a field and an operator (`eq` when there is no suffix). A filter
 that is sent becomes a `Condition` of the list plan: its SQL is built once per shape (for
-`in`, the number of values; for `isnull`, the state asked for) with bind parameters named
-by `app.crud.binds`, and each request supplies the values.
+`isnull`, the state asked for) with bind parameters named by `app.crud.binds`, and each
+request supplies the values.
+
+An `__in` list is one bind parameter, so its statement is one shape whatever the list's
+length: on PostgreSQL `column = ANY (:values)` with a typed array, elsewhere (SQLite)
+`column IN (SELECT value FROM json_each(:values))` with a JSON array of the values as the
+column's type stores them. An empty list matches nothing on both.
 """
 
+import json
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +20,23 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, String, bindparam, false
+from sqlalchemy import (
+    ColumnElement,
+    Enum,
+    Float,
+    Numeric,
+    String,
+    any_,
+    bindparam,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.core.errors import Unprocessable
 from app.crud import binds
@@ -54,7 +77,13 @@ OPERATORS = {
         Operator("lte", "scalar", _ordered, "{field} lte"),
         Operator("gt", "scalar", _ordered, "{field} gt"),
         Operator("gte", "scalar", _ordered, "{field} gte"),
-        Operator("in", "list", _any, "{field} in a comma-separated list"),
+        Operator(
+            "in",
+            "list",
+            _any,
+            "{field} in a comma-separated list (at most the server's MAX_IN_VALUES values, "
+            "100 unless configured)",
+        ),
         Operator("isnull", "flag", _any, "{field} is (not) null"),
         Operator("contains", "text", _text, "{field} contains"),
         Operator("startswith", "text", _text, "{field} startswith"),
@@ -78,7 +107,7 @@ class Condition:
     param: str
     field: str
     op: str
-    arity: int | bool | None = None  # values of an `in` list; the state an `isnull` asks
+    isnull: bool | None = None  # the state an `isnull` filter asks for
 
 
 def filter_params(resource: Resource) -> dict[str, tuple[str, Operator]]:
@@ -93,8 +122,7 @@ def filter_params(resource: Resource) -> dict[str, tuple[str, Operator]]:
 
 
 def sent_condition(param: str, field: str, op: Operator, value: Any) -> Condition:
-    arity = len(value) if op.value == "list" else bool(value) if op.value == "flag" else None
-    return Condition(param, field, op.name, arity)
+    return Condition(param, field, op.name, bool(value) if op.value == "flag" else None)
 
 
 def escape_like(value: str) -> str:
@@ -117,14 +145,9 @@ def as_utc(value: Any) -> Any:
 def condition_sql(column: ColumnElement[Any], condition: Condition) -> ColumnElement[bool]:
     name, op = binds.filter_value(condition.param), condition.op
     if op == "in":
-        if not condition.arity:  # an empty list matches nothing
-            return false()
-        values = range(int(condition.arity))
-        return column.in_(
-            [bindparam(binds.filter_value(condition.param, i), type_=column.type) for i in values]
-        )
+        return AnyOf(column, bindparam(name, type_=ValueList(column.type)))
     if op == "isnull":
-        return column.is_(None) if condition.arity else column.is_not(None)
+        return column.is_(None) if condition.isnull else column.is_not(None)
     if OPERATORS[op].value == "text":
         pattern = bindparam(name, type_=String())
         if op == "icontains":
@@ -137,10 +160,94 @@ def condition_values(condition: Condition, value: Any) -> dict[str, Any]:
     """The bind values of a sent filter."""
     name, op = binds.filter_value(condition.param), condition.op
     if op == "in":
-        return {binds.filter_value(condition.param, i): as_utc(v) for i, v in enumerate(value)}
+        return {name: [as_utc(v) for v in value]}
     if op == "isnull":
         return {}
     if OPERATORS[op].value == "text":
         pattern = escape_like(value)
         return {name: f"{pattern}%" if op == "startswith" else f"%{pattern}%"}
     return {name: as_utc(value)}
+
+
+# -- `__in`: one bound list ----------------------------------------------------------------
+
+INT64 = range(-(2**63), 2**63)
+
+
+class ValueList(TypeDecorator[list[Any]]):
+    """A list of `item` values bound as one parameter: an array on PostgreSQL, elsewhere a
+    JSON array of the values as `item` binds them (SQLite compares them as it stores them)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, item: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.item = item
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name != "postgresql":
+            return dialect.type_descriptor(String())
+        return dialect.type_descriptor(ARRAY(_array_element(self.item)))
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value  # the array type processes each value
+        process = self.item.dialect_impl(dialect).bind_processor(dialect)
+        values = [process(item) for item in value] if process else value
+        for item in values:
+            if isinstance(item, int) and item not in INT64:
+                # As the driver does for one value; JSON would turn it into an inexact REAL.
+                raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        try:
+            return json.dumps(values, ensure_ascii=False, default=str, allow_nan=False)
+        except ValueError:  # NaN or an infinity (only floats then), which JSON cannot spell
+            return "[" + ",".join(_json_float(item) for item in values) + "]"
+
+
+def _array_element(kind: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The type of the array's elements, to which the bind is cast: without the column's
+    length or scale, which would cut or round the values (`VARCHAR(200)[]`,
+    `NUMERIC(12, 2)[]`) where a scalar filter compares them whole."""
+    base = kind
+    if isinstance(kind, TypeDecorator):
+        if type(kind).process_bind_param is not TypeDecorator.process_bind_param:
+            return kind  # its own processing applies to each value
+        base = kind.impl_instance
+    if isinstance(base, String) and not isinstance(base, Enum):
+        return String()
+    if isinstance(base, Numeric) and not isinstance(base, Float):
+        return Numeric()
+    return kind
+
+
+def _json_float(value: float) -> str:
+    """NaN as null (SQLite binds NaN as NULL, equal to nothing); SQLite reads 1e999 as
+    infinity."""
+    if math.isnan(value):
+        return "null"
+    if math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"
+    return repr(value)
+
+
+class AnyOf(FunctionElement[bool]):
+    """`AnyOf(column, values)`: the column equals one of a `ValueList` bind's values.
+
+    Untyped, so that SQLite gets no `= 1` after it (which would keep its index unused).
+    """
+
+    inherit_cache = True
+
+
+@compiles(AnyOf)
+def _in_json_array(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses
+    rows = func.json_each(values).table_valued("value")
+    return compiler.process(column.in_(select(rows.c.value)), **kw)
+
+
+@compiles(AnyOf, "postgresql")
+def _equals_any(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses
+    return compiler.process(column == any_(values), **kw)

@@ -3,6 +3,10 @@
 The model documents every parameter and, with `extra="forbid"`, refuses the ones it does
 not know. It is validated from the keys a request sends, not by FastAPI's query-model
 support, which walks all of its (dozens of) fields in Python on every request.
+
+Two limits come from the settings, so `parse` checks them after the model: `offset` up to
+MAX_OFFSET (the database reads and drops every row it skips; deeper pages use cursors) and
+at most MAX_IN_VALUES values in an `__in` list.
 """
 
 from typing import Annotated, Any
@@ -19,6 +23,7 @@ from pydantic import (
 )
 from starlette.datastructures import QueryParams
 
+from app.core.errors import Unprocessable
 from app.crud.fields import python_type
 from app.crud.filters import filter_params
 from app.crud.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -36,7 +41,15 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
     filters = filter_params(resource)
     fields: dict[str, Any] = {
         "limit": (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")),
-        "offset": (int | None, Field(None, ge=0, description="Rows to skip (default 0)")),
+        "offset": (
+            int | None,
+            Field(
+                None,
+                ge=0,
+                description="Rows to skip (default 0; at most the server's MAX_OFFSET, 10,000 "
+                "unless configured: deeper pages use `cursor`)",
+            ),
+        ),
         "cursor": (
             str | None,
             Field(
@@ -128,11 +141,12 @@ class ListQuery:
             if operator.value == "list"
         }
 
-    def parse(self, query: QueryParams) -> dict[str, Any]:
-        """The validated parameters, defaults included; 422 as FastAPI words it otherwise."""
+    def parse(self, query: QueryParams, max_offset: int, max_in_values: int) -> dict[str, Any]:
+        """The validated parameters, defaults included; 422 as FastAPI words it otherwise,
+        and for an offset past `max_offset` or an `__in` list of more than `max_in_values`."""
         sent = {key: query.getlist(key) if key in self.repeatable else query[key] for key in query}
         try:
-            return self.model.model_validate(sent).model_dump()
+            params = self.model.model_validate(sent).model_dump()
         except ValidationError as error:
             raise RequestValidationError(
                 [
@@ -140,3 +154,19 @@ class ListQuery:
                     for item in error.errors(include_url=False)
                 ]
             ) from None
+        offset = params["offset"]
+        if offset is not None and offset > max_offset:
+            message = (
+                f"offset may be at most {max_offset}: deeper pages use cursors "
+                "(send a page's next_cursor back as cursor=)"
+            )
+            raise Unprocessable(message, errors=[_query_error("offset", message)])
+        for name in sent:
+            if name in self.repeatable and len(params[name]) > max_in_values:
+                message = f"{name} takes at most {max_in_values} values"
+                raise Unprocessable(message, errors=[_query_error(name, message)])
+        return params
+
+
+def _query_error(name: str, message: str) -> dict[str, Any]:
+    return {"loc": ["query", name], "msg": message, "type": "too_large"}

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import Column, ColumnElement, PrimaryKeyConstraint, Table, UniqueConstraint
 from sqlmodel import SQLModel
 
 
@@ -15,6 +15,20 @@ def table_of(model: type[SQLModel]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not a table model")
     return table
+
+
+def index_leaders(table: Table) -> set[str]:
+    """Columns that lead an index, a unique constraint or the primary key: the first column,
+    the one an ORDER BY can walk the index by."""
+    leaders = set()
+    for index in table.indexes:
+        first = index.expressions[0] if index.expressions else None
+        if isinstance(first, Column):  # not an expression such as lower(title)
+            leaders.add(first.key)
+    for constraint in table.constraints:
+        if isinstance(constraint, PrimaryKeyConstraint | UniqueConstraint) and constraint.columns:
+            leaders.add(next(iter(constraint.columns)).key)
+    return leaders
 
 
 class Read(StrEnum):
@@ -92,7 +106,9 @@ class Resource:
     write: Write = Write.OWNER
     owner_field: str | None = None
     filter_fields: tuple[str, ...] | None = None  # default: the Public schema's scalar fields
-    sort_fields: tuple[str, ...] | None = None  # default: the same
+    # Default: those of them an index leads (see `index_leaders`). A sort by any other column
+    # reads and sorts every visible row on each request.
+    sort_fields: tuple[str, ...] | None = None
     search_fields: tuple[str, ...] = ()
     visibility: Visibility | None = None
     embeds: tuple[Embed, ...] = ()
@@ -119,7 +135,14 @@ class Resource:
         if self.filter_fields is None:
             self.filter_fields = scalars
         if self.sort_fields is None:
-            self.sort_fields = scalars
+            leaders = index_leaders(self.sa_table)
+            self.sort_fields = tuple(name for name in scalars if name in leaders)
+        default = {key.strip().removeprefix("-") for key in self.default_sort.split(",")}
+        if not default <= set(self.sort_fields):
+            raise ValueError(
+                f"{self.plural}: default_sort {self.default_sort!r} is not in sort_fields "
+                f"{self.sort_fields}"
+            )
 
     @property
     def sa_table(self) -> Table:

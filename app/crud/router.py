@@ -99,9 +99,10 @@ class ResourceRoutes:
         parent: ParentScope | None = None,
     ) -> Response:
         """The list contract: offset or cursor pages, total, `X-Total-Count` and `Link`."""
-        params = self.query.parse(request.query_params)
+        settings = request.app.state.settings
+        params = self.query.parse(request.query_params, settings.MAX_OFFSET, settings.MAX_IN_VALUES)
         scope = scope or {}
-        secret = request.app.state.settings.SECRET_KEY
+        secret = settings.SECRET_KEY
         fingerprint = query_fingerprint(self.resource.plural, params, scope)
         after = None
         if params["cursor"] is not None:

@@ -4,6 +4,13 @@ Building and cache-keying a SQLAlchemy statement per request cost more than runn
 every statement here has named bind parameters (`app.crud.binds`) and is built the first time
 its shape is asked for: a list plan, a kind of viewer, the columns written, the shape of the
 If-Match tags.
+
+Clients choose list shapes (which filters, which sort), so the kept statements are bounded by
+memory: each is accounted SHAPE_BYTES plus PART_BYTES per part of its shape (a filter, a sort
+key, an If-Match tag's stamp...), about what a list page's statements hold (6 kB, and 0.7 kB
+more per filter, measured with tracemalloc), and past MAX_SHAPE_BYTES, 4 MiB per resource,
+the least recently used go: some 450 shapes of a few filters. The worker's compiled SQL is
+bounded the same way (`app.core.statements`).
 """
 
 from collections.abc import Callable, Hashable, Sequence
@@ -27,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import ReturningDelete
 
+from app.core.statements import LRUCache
 from app.crud import binds, keyset
 from app.crud.access import Access, ViewerKind, symbolic_viewer
 from app.crud.conditional import ConditionalWrites, TagShapes
@@ -35,8 +43,9 @@ from app.crud.plan import ListPlan
 from app.crud.projection import Projection
 from app.crud.resource import Resource
 
-# Past this many shapes (odd filter mixes are many) the resource's cache starts over.
-MAX_SHAPES = 500
+MAX_SHAPE_BYTES = 4 * 2**20
+SHAPE_BYTES = 6_000
+PART_BYTES = 800
 StatementT = TypeVar("StatementT")
 
 
@@ -47,6 +56,15 @@ class OffsetStatements:
     matching: Select[Any]  # the matching rows' ids, to estimate or count them all
 
 
+def parts(key: Hashable) -> int:
+    """How many parts a shape has; its statement grows with them."""
+    if isinstance(key, ListPlan):
+        return len(key.conditions) + len(key.sort) + len(key.scope) + len(key.keyset or ())
+    if isinstance(key, tuple):
+        return sum(parts(part) for part in key)
+    return 1
+
+
 class ResourceStatements:
     def __init__(self, resource: Resource, access: Access, projection: Projection) -> None:
         self.resource = resource
@@ -55,15 +73,14 @@ class ResourceStatements:
         self.conditional = ConditionalWrites(access, projection)
         self.table = projection.table
         self.pk = self.table.c.id
-        self._shapes: dict[Hashable, Any] = {}
+        self.shapes: LRUCache[Hashable, Any] = LRUCache(MAX_SHAPE_BYTES)
 
     def shaped(self, key: Hashable, build: Callable[[], StatementT]) -> StatementT:
         """The statement built for this shape: `build()` the first time, then reused."""
-        statement: StatementT | None = self._shapes.get(key)
+        statement: StatementT | None = self.shapes.get(key)
         if statement is None:
-            if len(self._shapes) >= MAX_SHAPES:
-                self._shapes.clear()
-            statement = self._shapes[key] = build()
+            statement = build()
+            self.shapes.put(key, statement, SHAPE_BYTES + PART_BYTES * parts(key))
         return statement
 
     def _by_id(self, kind: ViewerKind) -> ColumnElement[bool]:

@@ -83,6 +83,7 @@ posts = register(
         public=PostPublic,
         owner_field="owner_id",
         search_fields=("title", "content"),
+        sort_fields=("created_at", "votes", "id", "owner_id"),
         visibility=visible_posts,
         embeds=(Embed("owner", User, "owner_id", ("id", "full_name")),),
         default_sort="-created_at",

@@ -74,6 +74,8 @@ def declare_bookmarks() -> Declared:
             write=Write.OWNER,
             owner_field="owner_id",
             search_fields=("title", "url"),
+            # Unindexed title and rating too: a small table, and a user lists only their own.
+            sort_fields=("id", "url", "title", "rating", "created_at"),
         )
     )
     return Declared(resource, Bookmark)
