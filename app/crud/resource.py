@@ -97,11 +97,11 @@ Visibility = Callable[[Any, Viewer], ColumnElement[bool] | None]
 class Resource:
     """Everything the generic layer needs to serve `/api/v1/<plural>`."""
 
-    plural: str
     table: type[SQLModel]
     create: type[SQLModel]
     update: type[SQLModel]
     public: type[SQLModel]
+    plural: str = ""  # the URL segment; default: the table's name
     read: Read = Read.PUBLIC
     write: Write = Write.OWNER
     owner_field: str | None = None
@@ -122,6 +122,7 @@ class Resource:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
+        self.plural = self.plural or self.sa_table.name
         self.name = self.table.__name__
         unknown = self.operations - OPERATIONS
         if unknown:

@@ -5,7 +5,7 @@ validates and documents them; keep `from __future__ import annotations` out of t
 """
 
 from collections.abc import Mapping
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeAlias, cast
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel
@@ -146,6 +146,7 @@ class ResourceRoutes:
             ) from None
 
     def add_list(self) -> None:
+        Reader: TypeAlias = Annotated[Viewer, Depends(self.read_viewer)]
 
         @self.router.get(
             "",
@@ -154,13 +155,12 @@ class ResourceRoutes:
             responses=problem_responses(*READ_ERRORS, 422),
             openapi_extra={"parameters": self.query.openapi_parameters},
         )
-        async def list_items(
-            request: Request, viewer: Annotated[Viewer, Depends(self.read_viewer)]
-        ) -> Any:
+        async def list_items(request: Request, viewer: Reader) -> Any:
             return await self.list_page(request, viewer)
 
     def nested_list_router(self, field: str, parent: Resource) -> APIRouter:
         """`GET /<parent>/{id}/<plural>`: the list contract, scoped to one visible parent."""
+        Reader: TypeAlias = Annotated[Viewer, Depends(self.read_viewer)]
         parent_repository = Repository(parent)
         router = APIRouter(prefix=f"/{parent.plural}", tags=[self.resource.plural])
 
@@ -174,7 +174,7 @@ class ResourceRoutes:
         async def list_children(
             request: Request,
             parent_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-            viewer: Annotated[Viewer, Depends(self.read_viewer)],
+            viewer: Reader,
         ) -> Any:
             parent_scope = ParentScope(parent_repository, parent_id)
             return await self.list_page(request, viewer, {field: parent_id}, parent_scope)
@@ -182,6 +182,7 @@ class ResourceRoutes:
         return router
 
     def add_get(self) -> None:
+        Reader: TypeAlias = Annotated[Viewer, Depends(self.read_viewer)]
         plural = self.resource.plural
 
         @self.router.get(
@@ -198,7 +199,7 @@ class ResourceRoutes:
         async def get_item(
             request: Request,
             item_id: ItemId,
-            viewer: Annotated[Viewer, Depends(self.read_viewer)],
+            viewer: Reader,
             if_none_match: IfNoneMatch = None,
         ) -> Any:
             item, etag = await self.repository.get(database(request), item_id, viewer)
@@ -209,6 +210,7 @@ class ResourceRoutes:
     # -- writes -----------------------------------------------------------------------------
 
     def add_create(self) -> None:
+        Writer: TypeAlias = Annotated[Viewer, Depends(self.write_viewer)]
         Create = self.resource.create
 
         @self.router.post(
@@ -221,7 +223,7 @@ class ResourceRoutes:
         async def create_item(
             request: Request,
             data: Create,  # type: ignore[valid-type]  # the resource's runtime schema
-            viewer: Annotated[Viewer, Depends(self.write_viewer)],
+            viewer: Writer,
             idempotency_key: IdempotencyKeyHeader = None,
         ) -> Any:
             self.repository.access.check_may_create(viewer)
@@ -245,6 +247,7 @@ class ResourceRoutes:
     ) -> None:
         """PATCH (`partial`: the fields sent) and PUT (every field of the Create schema): one
         conditional update of the given fields."""
+        Writer: TypeAlias = Annotated[Viewer, Depends(self.write_viewer)]
         Body = schema
 
         @self.router.api_route(
@@ -260,7 +263,7 @@ class ResourceRoutes:
             request: Request,
             item_id: ItemId,
             data: Body,  # type: ignore[valid-type]  # the resource's runtime schema
-            viewer: Annotated[Viewer, Depends(self.write_viewer)],
+            viewer: Writer,
             if_match: IfMatch = None,
         ) -> Any:
             changes = cast(BaseModel, data).model_dump(exclude_unset=partial)
@@ -270,6 +273,7 @@ class ResourceRoutes:
             return json_response(self.representation.item(item), etag=etag)
 
     def add_delete(self) -> None:
+        Writer: TypeAlias = Annotated[Viewer, Depends(self.write_viewer)]
 
         @self.router.delete(
             "/{item_id}",
@@ -281,7 +285,7 @@ class ResourceRoutes:
         async def delete_item(
             request: Request,
             item_id: ItemId,
-            viewer: Annotated[Viewer, Depends(self.write_viewer)],
+            viewer: Writer,
             if_match: IfMatch = None,
         ) -> None:
             tags = parse_if_match(if_match, self.embeds)

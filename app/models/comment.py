@@ -49,7 +49,6 @@ def visible_comments(table: type[Comment], viewer: Viewer) -> ColumnElement[bool
 
 comments = register(
     Resource(
-        plural="comments",
         table=Comment,
         create=CommentCreate,
         update=CommentUpdate,

@@ -76,7 +76,6 @@ def visible_posts(table: type[Post], viewer: Viewer) -> ColumnElement[bool]:
 
 posts = register(
     Resource(
-        plural="posts",
         table=Post,
         create=PostCreate,
         update=PostUpdate,
