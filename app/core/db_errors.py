@@ -1,6 +1,7 @@
 """Database errors as problems: constraint violations are the client's, outages are 503."""
 
 import logging
+import sqlite3
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from app.core.errors import field_error, problem_response, unhandled_error_respo
 
 RETRY_AFTER_SECONDS = "5"
 QUERY_CANCELED = "57014"  # statement_timeout
+SQLITE_ERROR = 1  # SQLite's primary result code for a statement it cannot run
 SQLITE_INT_OVERFLOW = "Python int too large to convert to SQLite INTEGER"
 
 logger = logging.getLogger(__name__)
@@ -90,11 +92,27 @@ def _out_of_range() -> JSONResponse:
     )
 
 
+def _busy() -> JSONResponse:
+    logger.warning("No pooled database connection within DB_POOL_TIMEOUT")
+    return unavailable("The database is busy; retry shortly")
+
+
+def _sqlite_statement_error(orig: BaseException | None) -> bool:
+    """SQLite raises OperationalError for statements it cannot run too (no such table, a
+    syntax error): a bug to log as one, not an outage to retry."""
+    code = getattr(orig, "sqlite_errorcode", None)
+    return isinstance(orig, sqlite3.Error) and code is not None and code & 0xFF == SQLITE_ERROR
+
+
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """Outages, statement timeouts and pool exhaustion are 503 + Retry-After, not 500."""
     assert isinstance(exc, DBAPIError | PoolTimeoutError)
-    if isinstance(exc, PoolTimeoutError):
-        return unavailable("The database is busy; retry shortly")
+    # The ORM borrows connections from the worker's psycopg pool (app/core/database.py):
+    # its timeout arrives wrapped in an OperationalError.
+    if isinstance(exc, PoolTimeoutError) or isinstance(exc.orig, PoolTimeout):
+        return _busy()
+    if _sqlite_statement_error(exc.orig):
+        return unhandled_error_response(request.scope, exc)
     if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
         logger.warning("Statement timeout on %s %s", request.method, request.url.path)
         return unavailable("The query took too long; retry shortly")
@@ -113,7 +131,9 @@ async def _on_driver_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, psycopg.errors.QueryCanceled):
         logger.warning("Statement timeout on %s %s", request.method, request.url.path)
         return unavailable("The query took too long; retry shortly")
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+    if isinstance(exc, PoolTimeout):
+        return _busy()
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         logger.warning("Database unavailable: %s", exc)
         return unavailable("The database is not reachable; retry shortly")
     return unhandled_error_response(request.scope, exc)

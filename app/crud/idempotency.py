@@ -84,6 +84,9 @@ async def stored(connection: Connection, key: Key) -> tuple[dict[str, Any], str]
                 slug="idempotency-in-progress",
             )
     values = {"caller_id": key.caller_id, "key": key.key, "since": utcnow() - TTL}
+    # A write first: on SQLite it takes the database's write lock, so an overlapping retry
+    # waits here for the first attempt's commit and then replays it.
+    await connection.execute(_EXPIRED, values)
     row = await connection.row(_STORED, values)
     if row is None:
         return None
@@ -98,10 +101,6 @@ async def stored(connection: Connection, key: Key) -> tuple[dict[str, Any], str]
 
 async def remember(connection: Connection, key: Key, item: dict[str, Any], etag: str) -> None:
     """Store the result under the key, in the caller's transaction."""
-    now = utcnow()
-    await connection.execute(
-        _EXPIRED, {"caller_id": key.caller_id, "key": key.key, "since": now - TTL}
-    )
     await connection.execute(
         _REMEMBER,
         {
@@ -110,6 +109,6 @@ async def remember(connection: Connection, key: Key, item: dict[str, Any], etag:
             "request_hash": key.request_hash,
             "headers": json.dumps({"ETag": etag}),
             "body": to_json(item).decode(),
-            "now": now,
+            "now": utcnow(),
         },
     )

@@ -5,7 +5,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 from httpx import AsyncClient, Response
+from sqlalchemy import text
 
 from app.core.config import get_settings
 from app.core.db import SessionDep
@@ -16,6 +18,9 @@ from tests.conftest import Serve
 from tests.factories import UserFactory
 
 PROBLEM = "application/problem+json"
+# Two ways the app runs SQL: the generic layer's statements on a pooled connection
+# (`db.connect()`: psycopg itself on PostgreSQL) and ORM sessions (auth, users).
+PATHS = ("driver", "orm")
 
 
 def assert_problem(response: Response, status: int, slug: str) -> dict[str, Any]:
@@ -182,3 +187,98 @@ async def test_foreign_key_violation_is_422(serve: Serve) -> None:
 
     client = await serve(application)
     assert_problem(await client.post("/orphan"), 422, "missing-reference")
+
+
+async def run_sql(request: Request, session: SessionDep, path: str, statement: Any) -> None:
+    """Run one statement the way the app does on `path`, committing it."""
+    if path == "driver":
+        async with request.app.state.db.connect() as connection:
+            await connection.execute(statement, {})
+    else:
+        connection = await session.connection()
+        await connection.execute(statement)
+        await session.commit()
+
+
+def sql_route(application: FastAPI, statements: dict[str, Any]) -> None:
+    """`POST /sql/{path}/{name}` runs statements[name] on the driver or the ORM path."""
+
+    @application.post("/sql/{path}/{name}")
+    async def run(request: Request, session: SessionDep, path: str, name: str) -> None:
+        await run_sql(request, session, path, statements[name])
+
+
+# Refers to a table that does not exist: the database refuses it whole, with the SQL in the
+# driver's message ("LINE 1: SELECT ...") and in SQLAlchemy's ("[SQL: ...]").
+BROKEN = text("SELECT hunter2 FROM missing_probe_table WHERE secret = 'hunter2'")
+SQL_MARKERS = ("select", "missing_probe_table", "hunter2", "line 1", "[sql", "psycopg")
+SQL_MARKERS += ("sqlalchemy", "sqlite", "traceback", "relation", "no such table")
+
+
+def assert_no_sql(response: Response) -> None:
+    """Neither the body nor any header says anything about the statement or the driver."""
+    seen = response.text + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+    leaked = [marker for marker in SQL_MARKERS if marker in seen.lower()]
+    assert not leaked, (leaked, response.headers, response.text)
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_database_error_is_a_generic_500_without_sql(
+    serve: Serve, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """A statement the database refuses, not for being down or busy (a programming error):
+    500 with the generic detail; the SQL and the driver's message go to the log only."""
+    application = create_app()
+    logging.getLogger().addHandler(caplog.handler)
+    sql_route(application, {"broken": BROKEN})
+    client = await serve(application)
+
+    response = await client.post(f"/sql/{path}/broken", headers={"X-Request-ID": f"sql-{path}"})
+    body = assert_problem(response, 500, "internal-error")
+    assert body["detail"] == "An unexpected error occurred"
+    assert "retry-after" not in response.headers  # nothing a retry would fix
+    assert_no_sql(response)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.exc_info is not None and "missing_probe_table" in str(record.exc_info[1])
+    assert getattr(record, "request_id", None) == f"sql-{path}"
+
+
+PROBE_TABLE = """CREATE TABLE constraint_probe (
+    id INTEGER PRIMARY KEY,
+    label VARCHAR(20) NOT NULL,
+    quantity INTEGER NOT NULL CONSTRAINT ck_constraint_probe_positive CHECK (quantity > 0)
+)"""
+VIOLATIONS = {
+    "not-null": text("INSERT INTO constraint_probe (label, quantity) VALUES (NULL, 1)"),
+    "check": text("INSERT INTO constraint_probe (label, quantity) VALUES ('hunter2', 0)"),
+}
+
+
+@pytest.fixture
+async def constraint_probe(app: FastAPI) -> AsyncIterator[None]:
+    """A table of the test's own with a NOT NULL and a CHECK constraint."""
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text(PROBE_TABLE))
+    try:
+        yield
+    finally:
+        async with app.state.engine.begin() as connection:
+            await connection.execute(text("DROP TABLE constraint_probe"))
+
+
+@pytest.mark.parametrize("violation", sorted(VIOLATIONS))
+@pytest.mark.parametrize("path", PATHS)
+async def test_not_null_and_check_violations_are_409_conflict(
+    app: FastAPI, serve: Serve, constraint_probe: None, path: str, violation: str
+) -> None:
+    application = create_app()
+    sql_route(application, VIOLATIONS)
+    client = await serve(application)
+
+    response = await client.post(f"/sql/{path}/{violation}")
+    body = assert_problem(response, 409, "conflict")
+    assert body["errors"] == [{"loc": ["body"], "msg": body["detail"], "type": "conflict"}]
+    assert_no_sql(response)
+    async with app.state.engine.connect() as connection:
+        stored = await connection.execute(text("SELECT count(*) FROM constraint_probe"))
+        assert stored.scalar_one() == 0

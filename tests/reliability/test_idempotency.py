@@ -5,18 +5,24 @@ with the row, so a create that fails leaves no key behind.
 """
 
 import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
+from app.core.config import get_settings
 from app.core.db import utcnow
 from app.crud.idempotency import TTL, IdempotencyKey
 from app.models.comment import Comment
 from app.models.post import Post
+from tests.conftest import IS_POSTGRES
 from tests.crud.formats import assert_problem
 from tests.factories import TestUser, UserFactory
 
@@ -250,3 +256,67 @@ async def test_concurrent_duplicates_create_one_row(
                 assert_problem(response, 409, "idempotency-in-progress")
         assert await count(app, Post) == round_number + 1
     assert set(statuses) <= {201, 409}, statuses
+
+
+@asynccontextmanager
+async def sqlite_write_locked() -> AsyncIterator[None]:
+    """SQLite's one write lock, held by a connection of the test's own until the block ends."""
+    path = get_settings().sqlalchemy_url.database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite only: PostgreSQL's advisory lock is tested above")
+async def test_overlapping_retries_on_sqlite_create_one_row(
+    app: FastAPI, client: AsyncClient, users: UserFactory
+) -> None:
+    """Two POSTs with one key at once, each inside its transaction before the other commits.
+
+    The test holds SQLite's write lock until both requests wait on their first write, then
+    lets them go. One row, and the second gets the first's 201 (or 409 in-progress), never
+    a second row or another error.
+    """
+    owner = await users.create()
+    writers: set[int] = set()  # connections that started a write
+
+    def note_writes(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            writers.add(id(conn))
+
+    body = {"title": "Overlapped"}
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", note_writes)
+    try:
+        async with sqlite_write_locked():
+            requests = [
+                asyncio.create_task(client.post(POSTS, json=body, headers=keyed(owner, "both")))
+                for _ in range(2)
+            ]
+            deadline = time.monotonic() + 30
+            while len(writers) < 2:
+                assert not any(request.done() for request in requests), [
+                    request.result().text for request in requests if request.done()
+                ]
+                assert time.monotonic() < deadline, "the requests did not reach a write"
+                await asyncio.sleep(0.01)
+        responses = await asyncio.gather(*requests)
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", note_writes)
+
+    created = [response for response in responses if response.status_code == 201]
+    assert created, [response.text for response in responses]
+    for response in responses:
+        if response.status_code == 201:
+            assert_same_response(created[0], response)
+        else:
+            in_progress = (409, "/problems/idempotency-in-progress")
+            assert (response.status_code, response.json().get("type")) == in_progress, response.text
+    assert await count(app, Post) == 1
+    assert await key_records(app, "both") == [owner.id]
+    retry = await client.post(POSTS, json=body, headers=keyed(owner, "both"))
+    assert_same_response(created[0], retry)

@@ -2,7 +2,9 @@
 
 The app runs in-process against a throw-away cluster of its own (tests/reliability/cluster.py),
 which the test stops (`pg_ctl stop -m fast`) and starts again; the machine's main server is
-never touched.
+never touched. The behaviour checked is the one app/core/database.py documents: while the
+database is down every request answers 503 within DB_CONNECT_TIMEOUT, and the first request
+after it accepts connections again succeeds.
 """
 
 import asyncio
@@ -21,20 +23,21 @@ from tests.reliability import cluster
 from tests.reliability.cluster import Cluster
 
 pytestmark = pytest.mark.postgres
-needs_cluster = pytest.mark.skipif(
-    not cluster.available(), reason="needs the PostgreSQL 15 binaries and root"
-)
 
 POSTS = "/api/v1/posts"
 PASSWORD = "correct-horse-battery"
 # While the database is down, every request that needs it answers 503 within this.
 OUTAGE_ANSWER_SECONDS = 5
-RECOVERY_DEADLINE_SECONDS = 30
 
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[Cluster]:
-    with cluster.cluster() as server:
+    bindir, missing = cluster.prerequisites()
+    if bindir is None:
+        if cluster.required():
+            pytest.fail(f"{cluster.REQUIRED}=1, but {missing}", pytrace=False)
+        pytest.skip(f"no throw-away cluster: {missing} (set {cluster.REQUIRED}=1 to fail)")
+    with cluster.cluster(bindir) as server:
         run_alembic("upgrade", "head", database_url=server.url)
         yield server
 
@@ -78,19 +81,6 @@ def assert_unavailable(response: Response, elapsed: float, what: str) -> None:
     assert elapsed < OUTAGE_ANSWER_SECONDS, f"{what} took {elapsed:.2f} s"
 
 
-async def until_ok(request: Callable[[], Awaitable[Response]], deadline: float) -> float:
-    """Seconds until request() first answers 2xx; only 503s are allowed on the way."""
-    started = time.monotonic()
-    while True:
-        response = await request()
-        if response.is_success:
-            return time.monotonic() - started
-        assert response.status_code == 503, response.text
-        assert time.monotonic() - started < deadline, "the app did not recover"
-        await asyncio.sleep(0.05)
-
-
-@needs_cluster
 async def test_outage_answers_503_fast_and_recovers_without_restart(
     database: Cluster, serve: Serve, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,18 +93,19 @@ async def test_outage_answers_503_fast_and_recovers_without_restart(
     # Warm the pools: several connections are open when the database goes away.
     await asyncio.gather(*(client.get(item, headers=headers) for _ in range(8)))
 
+    calls: dict[str, Callable[[], Awaitable[Response]]] = {
+        "read": lambda: client.get(item, headers=headers),
+        "list": lambda: client.get(POSTS),
+        "write": lambda: client.post(POSTS, json={"title": "Write"}, headers=headers),
+        "login": lambda: client.post(
+            "/api/v1/auth/login", data={"username": email, "password": PASSWORD}
+        ),
+        "me": lambda: client.get("/api/v1/users/me", headers=headers),
+    }
+
     await asyncio.to_thread(database.stop)
     try:
         timings = {}
-        calls: dict[str, Callable[[], Awaitable[Response]]] = {
-            "read": lambda: client.get(item, headers=headers),
-            "list": lambda: client.get(POSTS),
-            "write": lambda: client.post(POSTS, json={"title": "During"}, headers=headers),
-            "login": lambda: client.post(
-                "/api/v1/auth/login", data={"username": email, "password": PASSWORD}
-            ),
-            "me": lambda: client.get("/api/v1/users/me", headers=headers),
-        }
         # Twice each: the first meets a stale pooled connection, the second an empty pool.
         for attempt in (1, 2):
             for what, call in calls.items():
@@ -125,12 +116,19 @@ async def test_outage_answers_503_fast_and_recovers_without_restart(
         assert_unavailable(ready, elapsed, "/health/ready")
         assert (await client.get("/health")).status_code == 200
     finally:
-        restarted = time.monotonic()
-        await asyncio.to_thread(database.start)
-    ready = time.monotonic()
+        await asyncio.to_thread(database.start)  # returns once it accepts connections
 
-    await until_ok(lambda: client.get(item, headers=headers), RECOVERY_DEADLINE_SECONDS)
-    recovered = time.monotonic()
+    # The very first request after that succeeds: no 503 left over from the outage, no wait
+    # for the old pool's reconnect back-off. Then the first of each other kind does too.
+    first, recovered_in = await timed(client.get(item, headers=headers))
+    assert first.status_code == 200, first.text
+    firsts = {what: await call() for what, call in calls.items() if what != "read"}
+    assert {what: r.status_code for what, r in firsts.items()} == {
+        "list": 200,
+        "write": 201,
+        "login": 200,
+        "me": 200,
+    }, {what: r.text for what, r in firsts.items()}
     # Stale connections are gone: everything works again, in parallel too.
     results = await asyncio.gather(
         *(client.get(item, headers=headers) for _ in range(10)),
@@ -141,12 +139,11 @@ async def test_outage_answers_503_fast_and_recovers_without_restart(
     assert (await client.get("/health/ready")).status_code == 200
     with capsys.disabled():
         print(
-            f"\noutage: 503 answered in (s) {timings}; first 200 {recovered - ready:.3f} s after "
-            f"the server accepted connections ({recovered - restarted:.3f} s after pg_ctl start)"
+            f"\noutage: 503 answered in (s) {timings}; the first request after the restart "
+            f"took {recovered_in:.3f} s"
         )
 
 
-@needs_cluster
 async def test_a_quick_restart_costs_at_most_one_503(database: Cluster, serve: Serve) -> None:
     """Stale pooled connections are discarded together, not found one 503 at a time."""
     client = await serve(create_app(settings(database, DB_POOL_SIZE=4)))
