@@ -1,14 +1,24 @@
 """Conditional writes: the row a write may touch, with `If-Match` checked in the same WHERE.
 
 An UPDATE or DELETE targets the row by id, visible to and writable by the caller, and (with
-`If-Match`) carrying one of the tags' versions and embed stamps. When it touches nothing,
+`If-Match`) carrying one of the tags' versions and embed digests. When it touches nothing,
 `explain_refusal` says why: 404, then 403, then 412.
 """
 
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, false, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+)
 
 from app.core.database import Connection
 from app.core.errors import Forbidden, NotFound, PreconditionFailed
@@ -18,12 +28,12 @@ from app.crud.etag import Tag
 from app.crud.projection import Projection
 from app.crud.resource import Viewer
 
-# Which stamps of each If-Match tag are NULL (that changes the SQL); None: no If-Match.
-TagShapes = tuple[tuple[bool, ...], ...] | None
+# How many If-Match tags a write checks (that changes the SQL); None: no If-Match.
+TagCount = int | None
 
 
-def tag_shapes(tags: Sequence[Tag] | None) -> TagShapes:
-    return None if tags is None else tuple(tag.shape for tag in tags)
+def tag_count(tags: Sequence[Tag] | None) -> TagCount:
+    return None if tags is None else len(tags)
 
 
 class ConditionalWrites:
@@ -33,9 +43,9 @@ class ConditionalWrites:
         self.table = projection.table
         self.refusals: dict[Hashable, Select[Any]] = {}
 
-    def target(self, kind: ViewerKind, shapes: TagShapes) -> list[ColumnElement[bool]]:
-        """The WHERE clause of a write by a viewer of this kind with If-Match tags of these
-        shapes; `target_values` gives its values."""
+    def target(self, kind: ViewerKind, tags: TagCount) -> list[ColumnElement[bool]]:
+        """The WHERE clause of a write by a viewer of this kind with this many If-Match tags;
+        `target_values` gives its values."""
         viewer = symbolic_viewer(kind)
         item_id = bindparam(binds.ITEM_ID, type_=Integer)
         clauses = [
@@ -43,9 +53,8 @@ class ConditionalWrites:
             self.access.visible(viewer),
             self.access.writable(viewer),
         ]
-        if shapes is not None:
-            matches = (self._matches(index, nulls) for index, nulls in enumerate(shapes))
-            clauses.append(or_(false(), *matches))
+        if tags is not None:
+            clauses.append(or_(false(), *(self._matches(index) for index in range(tags))))
         return clauses
 
     @staticmethod
@@ -57,13 +66,11 @@ class ConditionalWrites:
                 values[binds.tag_stamp(index, position)] = stamp
         return values
 
-    def _matches(self, index: int, nulls: tuple[bool, ...]) -> ColumnElement[bool]:
-        """The `index`-th If-Match tag: the version and each embed's stamp."""
+    def _matches(self, index: int) -> ColumnElement[bool]:
+        """The `index`-th If-Match tag: the version and each embed's digest."""
         parts = [self.table.c.version == bindparam(binds.tag_version(index), type_=Integer)]
-        stamps = zip(self.projection.stamps, nulls, strict=True)
-        for position, (stamp, null) in enumerate(stamps):
-            bound = bindparam(binds.tag_stamp(index, position), type_=stamp.type)
-            parts.append(stamp.is_(None) if null else stamp == bound)
+        for position, stamp in enumerate(self.projection.stamps):
+            parts.append(stamp == bindparam(binds.tag_stamp(index, position), type_=BigInteger))
         return and_(*parts)
 
     async def explain_refusal(self, connection: Connection, item_id: int, viewer: Viewer) -> None:

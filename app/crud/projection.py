@@ -1,15 +1,16 @@
 """What a read returns: the row's columns, each embed's columns, and the ETag's parts.
 
 An embed (a post's owner) is a LEFT JOIN whose columns come back labelled
-`<embed>__<column>`, plus the embedded row's `updated_at` for the ETag; `shape` nests them
+`<embed>__<column>`, plus a digest of those columns for the ETag; `shape` nests them
 back under the embed's name.
 """
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, ScalarSelect, Select, Table, select
+from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select
 
 from app.core.database import Row
+from app.core.digest import ShownDigest
 from app.crud.etag import format_etag
 from app.crud.resource import Resource
 
@@ -28,15 +29,16 @@ class Projection:
             if name in self.embeds or name in self.table.c
         ]
         self.from_clause, self.columns = self.joined(self.table)
-        # Per embed: the embedded row's updated_at, for conditional writes to compare.
-        self.stamps: list[ScalarSelect[Any]] = []
+        # Per embed: the digest of its shown columns, for conditional writes to compare.
+        self.stamps: list[ColumnElement[int]] = []
         for embed in resource.embeds:
             source = embed.sa_table.alias()
-            self.stamps.append(
-                select(source.c.updated_at)
+            found = (
+                select(ShownDigest(source.c.id, *(source.c[name] for name in embed.columns)))
                 .where(source.c.id == self.table.c[embed.local_key])
                 .scalar_subquery()
             )
+            self.stamps.append(func.coalesce(found, 0))
 
     def joined(self, base: Table | FromClause) -> tuple[FromClause, list[ColumnElement[Any]]]:
         """FROM clause and columns of a read over `base` (the table, or the rows a write
@@ -50,7 +52,8 @@ class Projection:
                 alias.c[name].label(f"{embed.name}{EMBED_SEPARATOR}{name}")
                 for name in embed.columns
             ]
-            columns.append(alias.c.updated_at.label(STAMP_PREFIX + embed.name))
+            shown = (alias.c[name] for name in embed.columns)
+            columns.append(ShownDigest(alias.c.id, *shown).label(STAMP_PREFIX + embed.name))
         return from_clause, columns
 
     def select(self) -> Select[Any]:

@@ -18,7 +18,7 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.crud import binds, idempotency
 from app.crud.access import Access, viewer_kind
-from app.crud.conditional import tag_shapes
+from app.crud.conditional import tag_count
 from app.crud.etag import Tag
 from app.crud.integrity import missing_reference, name_missing_reference, reject_nul, reject_nulls
 from app.crud.plan import ListQuery
@@ -184,7 +184,7 @@ class Repository:
         """Apply `changes` atomically: the If-Match check is part of the UPDATE's WHERE."""
         reject_nulls(self.table, changes)
         reject_nul(changes, "body")
-        kind, names, shapes = viewer_kind(viewer), tuple(changes), tag_shapes(tags)
+        kind, names, count = viewer_kind(viewer), tuple(changes), tag_count(tags)
         values = {binds.column_value(name): value for name, value in changes.items()}
         values[binds.column_value("updated_at")] = utcnow()
         values.update(self.conditional.target_values(item_id, viewer, tags))
@@ -192,8 +192,8 @@ class Repository:
             await self._check_parents(connection, changes, viewer)
             row = await self._write_returning(
                 connection,
-                ("update", kind, names, shapes),
-                lambda: self.statements.update(kind, names, shapes),
+                ("update", kind, names, count),
+                lambda: self.statements.update(kind, names, count),
                 values,
                 changes,
             )
@@ -205,7 +205,7 @@ class Repository:
     async def delete(
         self, db: Database, item_id: int, viewer: Viewer, tags: Sequence[Tag] | None = None
     ) -> None:
-        statement = self.statements.delete(viewer_kind(viewer), tag_shapes(tags))
+        statement = self.statements.delete(viewer_kind(viewer), tag_count(tags))
         values = self.conditional.target_values(item_id, viewer, tags)
         async with db.connect() as connection:
             if await connection.row(statement, values) is None:

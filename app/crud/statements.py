@@ -37,7 +37,7 @@ from sqlalchemy.sql.dml import ReturningDelete
 from app.core.statements import LRUCache
 from app.crud import binds, keyset
 from app.crud.access import Access, ViewerKind, symbolic_viewer
-from app.crud.conditional import ConditionalWrites, TagShapes
+from app.crud.conditional import ConditionalWrites, TagCount
 from app.crud.filters import condition_sql
 from app.crud.plan import ListPlan
 from app.crud.projection import Projection
@@ -160,22 +160,22 @@ class ResourceStatements:
     def insert(self, names: tuple[str, ...]) -> Insert:
         return insert(self.table).values(self._value_binds(names))
 
-    def update(self, kind: ViewerKind, names: tuple[str, ...], shapes: TagShapes) -> Update:
+    def update(self, kind: ViewerKind, names: tuple[str, ...], tags: TagCount) -> Update:
         return (
             update(self.table)
-            .where(*self.conditional.target(kind, shapes))
+            .where(*self.conditional.target(kind, tags))
             .values(
                 **self._value_binds((*names, "updated_at")),
                 version=self.table.c.version + 1,
             )
         )
 
-    def delete(self, kind: ViewerKind, shapes: TagShapes) -> ReturningDelete[Any]:
+    def delete(self, kind: ViewerKind, tags: TagCount) -> ReturningDelete[Any]:
         def build() -> ReturningDelete[Any]:
-            target = self.conditional.target(kind, shapes)
+            target = self.conditional.target(kind, tags)
             return delete(self.table).where(*target).returning(self.pk)
 
-        return self.shaped(("delete", kind, shapes), build)
+        return self.shaped(("delete", kind, tags), build)
 
     def written(self, key: Hashable, build: Callable[[], Insert | Update]) -> Select[Any]:
         """PostgreSQL: the write and the read of its result in one statement (a

@@ -1,8 +1,9 @@
 """Conditional headers on rows that exist: If-None-Match on reads, If-Match on writes.
 
 A read checks `If-None-Match` only after it found the row, so these tests need a row the
-caller can see. A post's tag is `"<version>.<owner's updated_at in µs>"` (app/crud/etag.py):
-parts the database could not hold (a version past MAX_VERSION, a stamp past year 9999) are
+caller can see. A post's tag is `"<version>.<digest of the owner's id and name>"`
+(app/crud/etag.py): parts the database could not hold (a version past MAX_VERSION, a digest
+past 60 bits) are
 tags that match nothing (412), never a 422 or a 500.
 """
 

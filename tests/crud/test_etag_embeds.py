@@ -1,0 +1,93 @@
+"""A post's ETag covers what the post shows of its owner (`id`, `full_name`), nothing more.
+
+It used to embed the owner's `users.updated_at` to the microsecond, which told anyone who
+could read a post when its owner last changed their password. Now the owner's part of the tag
+is a digest of the shown columns, computed by the database (app/core/digest.py), so a reader
+learns nothing the body does not show, a cached copy stays valid until something shown changes,
+and If-Match is still checked in the write's own WHERE clause.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests.crud.conftest import Blog
+from tests.factories import DEFAULT_PASSWORD, TestUser, UserFactory
+
+POSTS = "/api/v1/posts"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def owner(users: UserFactory) -> TestUser:
+    return await users.create()
+
+
+@pytest.fixture
+async def post(blog: Blog, owner: TestUser) -> dict[str, Any]:
+    return await blog.post(owner, title="Tagged")
+
+
+async def tag_of(client: AsyncClient, post: dict[str, Any]) -> str:
+    response = await client.get(f"{POSTS}/{post['id']}")
+    assert response.status_code == 200
+    return response.headers["etag"]
+
+
+async def change_password(client: AsyncClient, owner: TestUser) -> None:
+    body = {"current_password": DEFAULT_PASSWORD, "new_password": "another-horse-battery"}
+    response = await client.post("/api/v1/users/me/password", json=body, headers=owner.headers)
+    assert response.status_code == 204, response.text
+
+
+async def test_an_owner_password_change_leaves_the_tag_alone(
+    client: AsyncClient, post: dict[str, Any], owner: TestUser, users: UserFactory
+) -> None:
+    before = await tag_of(client, post)
+    await change_password(client, owner)
+    assert await tag_of(client, post) == before
+    # A write conditional on the tag read before the password change still goes through.
+    admin = await users.create(superuser=True)
+    patched = await client.patch(
+        f"{POSTS}/{post['id']}",
+        json={"title": "Still mine"},
+        headers={**admin.headers, "If-Match": before},
+    )
+    assert patched.status_code == 200, patched.text
+
+
+async def test_renaming_the_owner_changes_the_tag_and_fails_if_match(
+    client: AsyncClient, post: dict[str, Any], owner: TestUser
+) -> None:
+    before = await tag_of(client, post)
+    renamed = await client.patch(
+        "/api/v1/users/me", json={"full_name": "Renamed"}, headers=owner.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    after = await tag_of(client, post)
+    assert after != before
+    stale = await client.patch(
+        f"{POSTS}/{post['id']}",
+        json={"title": "Too late"},
+        headers={**owner.headers, "If-Match": before},
+    )
+    assert stale.status_code == 412, stale.text
+    fresh = await client.patch(
+        f"{POSTS}/{post['id']}",
+        json={"title": "In time"},
+        headers={**owner.headers, "If-Match": after},
+    )
+    assert fresh.status_code == 200, fresh.text
+
+
+async def test_the_tag_holds_no_timestamp_of_the_owner(
+    client: AsyncClient, post: dict[str, Any], owner: TestUser
+) -> None:
+    me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
+    _version, owner_part = (await tag_of(client, post)).strip('"').split(".")
+    assert 0 < int(owner_part) < 2**60
+    for field in ("updated_at", "created_at"):  # what the tag used to carry, in µs
+        moment = datetime.fromisoformat(me[field])
+        assert int(owner_part) != (moment - EPOCH) // timedelta(microseconds=1)
