@@ -16,6 +16,7 @@ worker_class = "app.core.worker.AppWorker"
 # Measured here: without it, keep-alive clients often all land on one worker.
 reuse_port = True
 # X-Forwarded-Proto/For are honoured only from these addresses (nginx on the same host).
+# Settings.FORWARDED_ALLOW_IPS reads the same variable: `*` needs PROXY_HOPS in production.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # Heroku-style routers give up after 30 s and kill 30 s after SIGTERM.

@@ -22,6 +22,7 @@ ALLOWED_HEADERS = [
     "If-Match",
     "If-None-Match",
     "Idempotency-Key",
+    "X-Device-Token",
     "X-Request-ID",
 ]
 

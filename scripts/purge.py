@@ -1,4 +1,4 @@
-"""Delete what has expired: refresh tokens, idempotency keys, login-failure counters.
+"""Delete what has expired: refresh tokens, idempotency keys, throttle counters.
 
 A refresh token goes when its family (its login) has ended, or when it expired unused: a
 revoked token stays until its family ends, so that presenting it again revokes the family.
@@ -7,7 +7,6 @@ Run it from a platform scheduler (e.g. hourly): `python -m scripts.purge`.
 """
 
 import asyncio
-from datetime import timedelta
 
 from sqlalchemy import and_, delete, or_
 from sqlmodel import col
@@ -19,6 +18,7 @@ from app.crud.idempotency import TTL as IDEMPOTENCY_TTL
 from app.crud.idempotency import IdempotencyKey
 from app.models.login_throttle import LoginFailure
 from app.models.user import RefreshToken
+from app.services.throttle import longest_window
 
 
 async def purge() -> dict[str, int]:
@@ -35,7 +35,7 @@ async def purge() -> dict[str, int]:
             col(IdempotencyKey.created_at) <= now - IDEMPOTENCY_TTL
         ),
         "login_failures": delete(LoginFailure).where(
-            col(LoginFailure.failed_at) <= now - timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
+            col(LoginFailure.failed_at) <= now - longest_window(settings)
         ),
     }
     async with Database(settings) as db, db.engine.begin() as connection:

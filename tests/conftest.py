@@ -31,6 +31,7 @@ os.environ.update(
     LOG_LEVEL="WARNING",
     # Throttling tests build their own app with low limits; the rest must not trip them.
     LOGIN_MAX_FAILURES="1000",
+    REGISTER_MAX_PER_WINDOW="1000000",  # sign-ups come from one address in tests
 )
 
 from app.core.config import get_settings  # noqa: E402

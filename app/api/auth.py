@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Cookie, Depends, Header, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CurrentUser, SettingsDep
@@ -8,29 +8,40 @@ from app.core.client import client_address
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, problem_responses
 from app.core.security import verify_password
-from app.models.user import RefreshRequest, TokenPair, UserCreate, UserPublic
+from app.models.user import LoginTokens, RefreshRequest, TokenPair, UserCreate, UserPublic
 from app.services.accounts import (
-    claim_attempt,
     create_user,
     end_all_sessions,
     end_family,
-    forgive_attempt,
     get_user_by_email,
     invalid_refresh_token,
     issue_tokens,
-    reset_login_failures,
     rotate_refresh_token,
-    throttle_keys,
+)
+from app.services.devices import issue_device_token, known_device
+from app.services.throttle import (
+    claim_attempt,
+    forgive_attempt,
+    login_keys,
+    login_limit,
+    register_keys,
+    register_limit,
+    reset_failures,
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+DEVICE_COOKIE = "device_token"
+DEVICE_HELP = "The `device_token` of an earlier login of this account: a known device"
+DeviceHeader = Annotated[str | None, Header(alias="X-Device-Token", description=DEVICE_HELP)]
+DeviceCookie = Annotated[str | None, Cookie(alias=DEVICE_COOKIE, description=DEVICE_HELP)]
 
 
 @router.post(
     "/register",
     operation_id="auth-register",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
 )
 async def register(
     data: UserCreate,
@@ -39,6 +50,9 @@ async def register(
     request: Request,
     response: Response,
 ) -> UserPublic:
+    """At most REGISTER_MAX_PER_WINDOW sign-ups per client address, taken emails included."""
+    address = client_address(request, settings.PROXY_HOPS)
+    await claim_attempt(session, register_keys(address), register_limit(settings))
     user = await create_user(session, data, rounds=settings.BCRYPT_ROUNDS)
     await session.commit()
     response.headers["Location"] = str(request.url_for("read_user", user_id=user.id))
@@ -49,14 +63,22 @@ async def register(
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
-) -> TokenPair:
-    keys = throttle_keys(client_address(request, settings.PROXY_HOPS), form.username)
-    attempt = await claim_attempt(
-        session, keys, settings.LOGIN_MAX_FAILURES, settings.LOGIN_WINDOW_SECONDS
-    )
+    device_header: DeviceHeader = None,
+    device_cookie: DeviceCookie = None,
+) -> LoginTokens:
+    """Failures are limited per client address, and per account for clients it does not know.
+
+    A client that presents the `device_token` of an earlier login of this account (cookie or
+    `X-Device-Token`) is a known device: others' failures do not hold it, its own count
+    against the device. Each login returns a new one, also as an HttpOnly cookie.
+    """
     user = await get_user_by_email(session, form.username)
+    device = known_device(user, settings.SECRET_KEY, device_header, device_cookie)
+    keys = login_keys(client_address(request, settings.PROXY_HOPS), form.username, device)
+    attempt = await claim_attempt(session, keys, login_limit(settings))
     hashed = user.hashed_password if user is not None else None
     matches = await verify_password(form.password, hashed, rounds=settings.BCRYPT_ROUNDS)
     if not matches or user is None:
@@ -66,10 +88,20 @@ async def login(
     if not user.is_active:
         await session.commit()
         raise Forbidden("This account is inactive", slug="inactive-user")
-    await reset_login_failures(session, keys[1])
+    await reset_failures(session, keys)
     tokens = issue_tokens(session, user, settings, family=None)
+    device_token = issue_device_token(user, settings)
     await session.commit()
-    return tokens
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_token,
+        max_age=settings.DEVICE_TOKEN_EXPIRE_DAYS * 86_400,
+        path=request.url.path.removesuffix("/login"),  # /api/v1/auth: logins only
+        secure=settings.ENVIRONMENT == "production",
+        httponly=True,
+        samesite="lax",
+    )
+    return LoginTokens(**tokens.model_dump(), device_token=device_token)
 
 
 @router.post("/refresh", operation_id="auth-refresh", responses=problem_responses(401, 422))

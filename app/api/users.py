@@ -4,6 +4,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.api.deps import CurrentUser, SettingsDep, SuperUser
+from app.core.client import client_address
+from app.core.config import Settings
 from app.core.db import SessionDep, utcnow
 from app.core.errors import BadRequest, NotFound, Unprocessable, field_error, problem_responses
 from app.core.security import hash_password, verify_password
@@ -29,6 +31,13 @@ from app.services.accounts import (
     keep_a_superuser,
     lock_superusers,
 )
+from app.services.throttle import (
+    claim_attempt,
+    forgive_attempt,
+    password_keys,
+    password_limit,
+    reset_failures,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -37,6 +46,23 @@ UserList = page_model(UserPublic)
 
 def wrong_password() -> BadRequest:
     return BadRequest("The current password is wrong", slug="wrong-password")
+
+
+async def check_current_password(
+    session: AsyncSession, request: Request, settings: Settings, user: User, password: str
+) -> None:
+    """400 for a wrong password, counted like a failed login: per address and per account.
+
+    A right one is forgiven at once (committed), whatever the rest of the request does.
+    """
+    assert user.id is not None
+    keys = password_keys(client_address(request, settings.PROXY_HOPS), user.id)
+    attempt = await claim_attempt(session, keys, password_limit(settings))
+    if not await verify_password(password, user.hashed_password, rounds=settings.BCRYPT_ROUNDS):
+        raise wrong_password()  # the claimed attempt stays recorded as the failure
+    await forgive_attempt(session, attempt)
+    await reset_failures(session, keys)
+    await session.commit()
 
 
 async def apply_update(session: AsyncSession, user: User, data: UserUpdateBase) -> None:
@@ -64,10 +90,14 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 
 @router.patch(
-    "/me", operation_id="users-update-me", responses=problem_responses(400, 401, 409, 422)
+    "/me", operation_id="users-update-me", responses=problem_responses(400, 401, 409, 422, 429)
 )
 async def update_me(
-    data: UserUpdateMe, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    data: UserUpdateMe,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> UserPublic:
     """Changing the login email needs `current_password` (as changing the password does)."""
     if data.email is not None and data.email != user.email:
@@ -76,9 +106,7 @@ async def update_me(
                 "The current password is needed to change the email",
                 errors=[field_error("current_password", "Field required", "missing")],
             )
-        rounds = settings.BCRYPT_ROUNDS
-        if not await verify_password(data.current_password, user.hashed_password, rounds=rounds):
-            raise wrong_password()
+        await check_current_password(session, request, settings, user, data.current_password)
     await apply_update(session, user, data)
     await session.commit()
     return UserPublic.model_validate(user)
@@ -89,14 +117,17 @@ async def update_me(
     operation_id="users-change-password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(400, 401, 422),
+    responses=problem_responses(400, 401, 422, 429),
 )
 async def change_password(
-    data: PasswordChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    data: PasswordChange,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> None:
     """Every token of the account ends, this request's access token too: log in again."""
-    if not await verify_password(data.current_password, user.hashed_password):
-        raise wrong_password()
+    await check_current_password(session, request, settings, user, data.current_password)
     user.hashed_password = await hash_password(data.new_password, settings.BCRYPT_ROUNDS)
     user.updated_at = utcnow()
     await end_all_sessions(session, user)

@@ -2,7 +2,9 @@ import logging
 import os
 import secrets
 import tempfile
+from contextlib import suppress
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -39,9 +41,15 @@ class Settings(BaseSettings):
     MAX_IN_VALUES: int = Field(100, ge=1)  # values of one `__in` filter
     LOGIN_MAX_FAILURES: int = Field(5, ge=1)  # per client address and per account...
     LOGIN_WINDOW_SECONDS: int = Field(60, ge=1)  # ...within this sliding window
+    DEVICE_TOKEN_EXPIRE_DAYS: int = Field(90, gt=0)  # a known device's exemption from the above
+    REGISTER_MAX_PER_WINDOW: int = Field(10, ge=1)  # sign-ups per client address...
+    REGISTER_WINDOW_SECONDS: int = Field(3600, ge=1)  # ...within this sliding window
     # Proxies in front of the app that append to X-Forwarded-For (Heroku-style router: 1).
     # 0 trusts only the connection's peer (as rewritten by FORWARDED_ALLOW_IPS proxies).
     PROXY_HOPS: int = Field(0, ge=0)
+    # Peers whose X-Forwarded-* uvicorn believes; app/gunicorn_conf.py passes it on. Here so
+    # that start-up can refuse it with PROXY_HOPS in production (check_client_address).
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("DATABASE_URL")
@@ -77,6 +85,19 @@ class Settings(BaseSettings):
             self.SECRET_KEY = _development_secret()
         return self
 
+    @model_validator(mode="after")
+    def check_client_address(self) -> "Settings":
+        # uvicorn then takes the leftmost X-Forwarded-For entry, which the client writes.
+        if self.ENVIRONMENT == "production" and self.PROXY_HOPS == 0 and _trusts_any_peer(self):
+            raise ValueError(
+                f"FORWARDED_ALLOW_IPS={self.FORWARDED_ALLOW_IPS!r} needs PROXY_HOPS set to the "
+                "number of proxies in front (1 behind a Heroku-style router) when "
+                "ENVIRONMENT=production: with PROXY_HOPS=0 the client address is the leftmost "
+                "X-Forwarded-For entry, which any client writes, so any client could choose the "
+                "address the login throttle counts"
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
@@ -84,6 +105,18 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> URL:
         return make_url(self.DATABASE_URL)
+
+
+def _trusts_any_peer(settings: Settings) -> bool:
+    """Whether FORWARDED_ALLOW_IPS believes every peer: `*`, or a network of every address."""
+    for entry in settings.FORWARDED_ALLOW_IPS.split(","):
+        entry = entry.strip()
+        if entry == "*":
+            return True
+        with suppress(ValueError):
+            if ip_network(entry, strict=False).prefixlen == 0:
+                return True
+    return False
 
 
 def _development_secret() -> str:

@@ -1,6 +1,6 @@
-"""Failed logins, counted per client address and per account (app/services/accounts.py).
+"""Throttle counters: failed logins and password checks, sign-ups (app/services/throttle.py).
 
-Kept in a table (not in process memory) so the limit holds across workers and instances.
+Kept in a table (not in process memory) so the limits hold across workers and instances.
 """
 
 from datetime import datetime
@@ -15,5 +15,5 @@ class LoginFailure(SQLModel, table=True):
     __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=320)  # "ip:<address>" or "account:<email>"
+    key: str = Field(max_length=320)  # "ip:<address>", "account:<email>", ... (throttle.py)
     failed_at: datetime = Field(sa_type=UTCDateTime)

@@ -123,6 +123,12 @@ class TokenPair(SQLModel):
     expires_in: int
 
 
+class LoginTokens(TokenPair):
+    # Also set as an HttpOnly cookie; clients that keep no cookies send it back in the
+    # X-Device-Token header of their next login (app/services/devices.py).
+    device_token: str
+
+
 class RefreshRequest(SQLModel):
     model_config = input_config()
 

@@ -1,19 +1,18 @@
-"""Accounts: users, their tokens and the login throttle, over ORM sessions.
+"""Accounts: users and their tokens, over ORM sessions (the throttle: throttle.py).
 
 The API's auth and users routes and the scripts call these; they commit where a docstring
 says so and otherwise leave the commit to the caller.
 """
 
 from datetime import datetime, timedelta
-from math import ceil
 
-from sqlalchemy import Update, delete, func, insert, update
+from sqlalchemy import Update, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotAuthenticated, ProblemError, field_error
+from app.core.errors import Conflict, NotAuthenticated, field_error
 from app.core.locks import advisory_lock_key
 from app.core.security import (
     create_access_token,
@@ -23,7 +22,6 @@ from app.core.security import (
     refresh_token_digest,
     refresh_token_expiry,
 )
-from app.models.login_throttle import LoginFailure
 from app.models.user import RefreshToken, TokenPair, User, UserCreate
 
 # -- users ------------------------------------------------------------------------------------
@@ -218,70 +216,3 @@ async def end_all_sessions(session: AsyncSession, user: User) -> None:
     )
     user.token_version += 1
     session.add(user)
-
-
-# -- the login throttle -----------------------------------------------------------------------
-
-
-class TooManyAttempts(ProblemError):
-    status, slug = 429, "too-many-login-attempts"
-
-
-def throttle_keys(address: str, email: str) -> list[str]:
-    return [f"ip:{address}", f"account:{email.lower()[:300]}"]
-
-
-async def claim_attempt(
-    session: AsyncSession, keys: list[str], max_failures: int, window: int
-) -> list[int]:
-    """Count this attempt as a failure before the password is checked; 429 past the limit.
-
-    The rows commit before they are counted, in key order (a per-key lock on PostgreSQL; SQLite
-    has one writer), so parallel attempts see each other: of a burst, only the first
-    `max_failures` get a password check. Returns the rows for `forgive_attempt`.
-    """
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        for key in sorted(keys):
-            await session.exec(
-                select(func.pg_advisory_xact_lock(advisory_lock_key(f"login:{key}")))
-            )
-    now = utcnow()
-    rows = [{"key": key, "failed_at": now} for key in keys]
-    inserted = await session.exec(insert(LoginFailure).values(rows).returning(col(LoginFailure.id)))
-    attempt = list(inserted.scalars())
-    await session.commit()
-    earlier = (
-        select(LoginFailure.key, LoginFailure.failed_at)
-        .where(
-            col(LoginFailure.key).in_(keys),
-            col(LoginFailure.failed_at) > now - timedelta(seconds=window),
-            col(LoginFailure.id) < min(attempt),
-        )
-        .order_by(col(LoginFailure.failed_at).desc())
-    )
-    recent: dict[str, list[datetime]] = {}
-    for key, failed_at in (await session.exec(earlier)).all():
-        recent.setdefault(key, []).append(failed_at)
-    unlocks = [
-        times[max_failures - 1] + timedelta(seconds=window)
-        for times in recent.values()
-        if len(times) >= max_failures
-    ]
-    if unlocks:
-        await forgive_attempt(session, attempt)
-        await session.commit()
-        wait = max(1, ceil((max(unlocks) - now).total_seconds()))
-        raise TooManyAttempts(
-            "Too many failed logins; try again later", headers={"Retry-After": str(wait)}
-        )
-    return attempt
-
-
-async def forgive_attempt(session: AsyncSession, attempt: list[int]) -> None:
-    """The attempt was refused before a check, or its password was right: not a failure."""
-    await session.exec(delete(LoginFailure).where(col(LoginFailure.id).in_(attempt)))
-
-
-async def reset_login_failures(session: AsyncSession, key: str) -> None:
-    await session.exec(delete(LoginFailure).where(col(LoginFailure.key) == key))

@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from app.core import config
-from app.core.config import Settings
+from app.core.config import Settings, describe_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 START_APP = "from app.main import create_app; create_app()"
@@ -122,3 +123,53 @@ def test_an_explicit_secret_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ENVIRONMENT", "development")
     assert Settings(SECRET_KEY="given-key").SECRET_KEY == "given-key"
     assert not (tmp_path / ".secret_key").exists()
+
+
+UNSAFE_PROXY = "FORWARDED_ALLOW_IPS='*' needs PROXY_HOPS"
+WHY = "any client could choose the address the login throttle counts"
+
+
+@pytest.mark.parametrize("trusted", ["*", " 10.0.0.1 , * ", "0.0.0.0/0", "::/0"])
+def test_production_refuses_to_trust_every_proxy_without_proxy_hops(trusted: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            ENVIRONMENT="production",
+            SECRET_KEY="x" * 32,
+            FORWARDED_ALLOW_IPS=trusted,
+            PROXY_HOPS=0,
+        )
+    message = " ".join(describe_errors(refused.value).split())
+    assert f"FORWARDED_ALLOW_IPS={trusted!r} needs PROXY_HOPS" in message
+    assert WHY in message
+
+
+@pytest.mark.parametrize(
+    ("environment", "trusted", "hops"),
+    [
+        ("production", "*", 1),  # the Heroku recipe
+        ("production", "127.0.0.1", 0),  # nginx on the same host
+        ("production", "10.0.0.5, 10.0.0.0/8", 0),  # nginx elsewhere
+        ("development", "*", 0),
+        ("test", "*", 0),
+    ],
+)
+def test_trusting_proxies_is_refused_only_where_clients_choose_the_address(
+    environment: str, trusted: str, hops: int
+) -> None:
+    Settings(  # no ValidationError
+        ENVIRONMENT=environment,
+        SECRET_KEY="x" * 32,
+        FORWARDED_ALLOW_IPS=trusted,
+        PROXY_HOPS=hops,
+    )
+
+
+def test_start_up_refuses_to_trust_every_proxy_without_proxy_hops(tmp_path: Path) -> None:
+    env = {"ENVIRONMENT": "production", "SECRET_KEY": "x" * 32, "FORWARDED_ALLOW_IPS": "*"}
+    result = start_app(tmp_path, **env)
+    assert result.returncode != 0
+    stderr = " ".join(result.stderr.split())
+    assert "Invalid configuration" in stderr
+    assert UNSAFE_PROXY in stderr and WHY in stderr
+    assert "Traceback" not in stderr
+    assert start_app(tmp_path, **env, PROXY_HOPS="1").returncode == 0

@@ -3,6 +3,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, insert, select, update
+from sqlmodel import col
 
 from app.core.db import utcnow
 from app.crud.idempotency import IdempotencyKey
@@ -45,6 +46,8 @@ async def test_purge_deletes_only_expired_rows(
                 [
                     {"key": "ip:1.2.3.4", "failed_at": old},
                     {"key": "ip:1.2.3.4", "failed_at": utcnow()},
+                    # A sign-up five minutes ago still counts (its window is an hour).
+                    {"key": "register-ip:1.2.3.4", "failed_at": utcnow() - timedelta(minutes=5)},
                 ]
             )
         )
@@ -64,7 +67,11 @@ async def test_purge_deletes_only_expired_rows(
     assert deleted == {"refresh_tokens": 3, "idempotency_keys": 1, "login_failures": 1}
     assert await count(app, RefreshToken) == 2
     assert await count(app, IdempotencyKey) == 1
-    assert await count(app, LoginFailure) == 1
+    async with app.state.engine.connect() as connection:
+        kept = await connection.execute(
+            select(LoginFailure.key).where(col(LoginFailure.key).like("%1.2.3.4"))
+        )
+        assert sorted(kept.scalars()) == ["ip:1.2.3.4", "register-ip:1.2.3.4"]
     refreshed = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": user.refresh_token}
     )

@@ -1,97 +1,34 @@
 """Login throttling (API2, API4): 5 failures per address or per account, then 429 for everyone.
 
-Each test builds its own app with the production limits (tests/conftest.py raises them for the
-rest of the suite). The ASGI transport sets the connection's peer, so a test can play callers at
-different addresses, or a router that forwards them.
+Each test builds its own app with the production limits (tests/security/gates.py); the ASGI
+transport sets the connection's peer, so a test can play callers at different addresses, or a
+router that forwards them. Known devices, which the account's counter does not hold, are in
+test_known_devices.py.
 """
 
 import asyncio
 import itertools
+import random
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
-import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app.core.config import get_settings
-from app.main import create_app
-from tests.crud.formats import assert_problem
-from tests.factories import TestUser, UserFactory
+from tests.deploy.test_proxy_headers import heroku_config
+from tests.factories import TestUser
+from tests.security.gates import (
+    LIMIT,
+    WINDOW,
+    Build,
+    Headers,
+    age_attempts,
+    assert_locked,
+    unknown_email,
+)
 
-LOGIN = "/api/v1/auth/login"
-LIMIT = 5
-WINDOW = 60
 BURST = 20
 ROUTER = "10.0.0.2"  # a Heroku-style router: every request arrives from it
-_unknown = itertools.count()
-
-Headers = Sequence[tuple[str, str]]
-
-
-@dataclass
-class Gate:
-    """One app instance (one worker) and callers at chosen addresses."""
-
-    app: FastAPI
-
-    async def login(
-        self, email: str, password: str, *, peer: str = "198.51.100.1", headers: Headers = ()
-    ) -> Response:
-        transport = ASGITransport(app=self.app, client=(peer, 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            return await http.post(
-                LOGIN, data={"username": email, "password": password}, headers=list(headers)
-            )
-
-    async def fail(self, email: str, **kwargs: Any) -> None:
-        response = await self.login(email, "wrong-password", **kwargs)
-        assert response.status_code == 401, response.text
-
-
-Build = Callable[..., Awaitable[Gate]]
-
-
-@pytest.fixture
-async def build(app: FastAPI) -> AsyncIterator[Build]:
-    """Apps with the production limits (or `overrides`), sharing the test database."""
-    async with AsyncExitStack() as stack:
-
-        async def start(**overrides: Any) -> Gate:
-            limits = {"LOGIN_MAX_FAILURES": LIMIT, "LOGIN_WINDOW_SECONDS": WINDOW}
-            settings = get_settings().model_copy(update={**limits, **overrides})
-            application = create_app(settings)
-            await stack.enter_async_context(LifespanManager(application))
-            return Gate(application)
-
-        yield start
-
-
-@pytest.fixture
-async def victim(users: UserFactory) -> TestUser:
-    return await users.create(login=False)
-
-
-@pytest.fixture
-async def bystander(users: UserFactory) -> TestUser:
-    return await users.create(login=False)
-
-
-def unknown_email() -> str:
-    return f"nobody{next(_unknown)}@example.com"
-
-
-def assert_locked(response: Response, window: int = WINDOW) -> int:
-    """429 problem with `Retry-After` in whole seconds within the window; returns it."""
-    assert_problem(response, 429, "too-many-login-attempts")
-    assert "access_token" not in response.text
-    retry_after = int(response.headers["retry-after"])
-    assert 1 <= retry_after <= window
-    return retry_after
 
 
 async def test_five_failures_lock_the_account_even_for_the_right_password(
@@ -181,16 +118,19 @@ async def test_a_burst_of_parallel_guesses_gets_only_the_limit_checked(
     assert_locked(await first.login(victim.email, victim.password, peer="203.0.113.99"))
 
 
-async def test_retry_after_counts_down_to_the_unlock(build: Build, victim: TestUser) -> None:
-    window = 3
-    gate = await build(LOGIN_WINDOW_SECONDS=window)
+async def test_retry_after_counts_down_to_the_unlock(
+    app: FastAPI, build: Build, victim: TestUser
+) -> None:
+    """The failures are moved into the past, not waited for: no timing, however busy the box."""
+    gate = await build()
     for _ in range(LIMIT):
         await gate.fail(victim.email)
-    first = assert_locked(await gate.login(victim.email, victim.password), window)
-    await asyncio.sleep(1.1)
-    later = assert_locked(await gate.login(victim.email, victim.password), window)
-    assert later < first
-    await asyncio.sleep(later)
+    first = assert_locked(await gate.login(victim.email, victim.password))
+    await age_attempts(app, WINDOW // 2)
+    later = assert_locked(await gate.login(victim.email, victim.password))
+    assert later <= first - WINDOW // 2
+    # The lock ends when Retry-After said.
+    await age_attempts(app, later)
     assert (await gate.login(victim.email, victim.password)).status_code == 200
 
 
@@ -232,5 +172,30 @@ async def test_entries_a_client_prepends_are_ignored_behind_one_proxy(
     assert_locked(await gate.login(victim.email, victim.password, peer=ROUTER, headers=retry))
     # Another client behind the same router, with the same forged prefix, is not locked.
     other = [("X-Forwarded-For", "192.0.2.99, 203.0.113.67")]
+    response = await gate.login(victim.email, victim.password, peer=ROUTER, headers=other)
+    assert response.status_code == 200
+
+
+async def test_the_heroku_recipe_counts_the_address_the_router_appended(
+    build: Build, victim: TestUser
+) -> None:
+    """docs/deploy.md's settings, behind uvicorn's proxy headers as its worker runs them.
+
+    With FORWARDED_ALLOW_IPS='*' uvicorn makes the leftmost X-Forwarded-For entry, which the
+    client writes, the peer; PROXY_HOPS=1 counts the entry the router appended instead.
+    """
+    config = heroku_config()
+    trusted = config["FORWARDED_ALLOW_IPS"]
+    proxy = partial(ProxyHeadersMiddleware, trusted_hosts=trusted)
+    gate = await build(wrap=proxy, PROXY_HOPS=int(config.get("PROXY_HOPS", "0")))
+    real, rng = "203.0.113.66", random.Random(20)
+    statuses = []
+    for _ in range(BURST):
+        forged = ", ".join(f"192.0.2.{rng.randint(1, 254)}" for _ in range(rng.randint(1, 3)))
+        headers = [("X-Forwarded-For", f"{forged}, {real}")]
+        response = await gate.login(unknown_email(), "wrong-password", peer=ROUTER, headers=headers)
+        statuses.append(response.status_code)
+    assert statuses == [401] * LIMIT + [429] * (BURST - LIMIT)
+    other = [("X-Forwarded-For", "192.0.2.1, 203.0.113.67")]
     response = await gate.login(victim.email, victim.password, peer=ROUTER, headers=other)
     assert response.status_code == 200
