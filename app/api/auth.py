@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Header, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import CurrentUser, SettingsDep
+from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep
 from app.core.client import client_address
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, problem_responses
@@ -117,8 +117,7 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
 @router.post(
     "/logout",
     operation_id="auth-logout",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 422),
 )
 async def logout(body: RefreshRequest, session: SessionDep) -> None:
@@ -132,8 +131,7 @@ async def logout(body: RefreshRequest, session: SessionDep) -> None:
 @router.post(
     "/logout-all",
     operation_id="auth-logout-all",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401),
 )
 async def logout_all(user: CurrentUser, session: SessionDep) -> None:

@@ -1,9 +1,9 @@
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api.deps import CurrentUser, SettingsDep, SuperUser
+from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, SuperUser
 from app.core.client import client_address
 from app.core.config import Settings
 from app.core.db import SessionDep, utcnow
@@ -115,8 +115,7 @@ async def update_me(
 @router.post(
     "/me/password",
     operation_id="users-change-password",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(400, 401, 422, 429),
 )
 async def change_password(
@@ -182,8 +181,7 @@ async def update_user(
 @router.delete(
     "/{user_id}",
     operation_id="users-delete",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def delete_user(user_id: int, _admin: SuperUser, session: SessionDep) -> None:

@@ -55,10 +55,19 @@ class Problem(BaseModel):
 
 
 class ProblemError(Exception):
-    """A domain error: raised below the route layer, rendered as problem+json here."""
+    """A domain error: raised below the route layer, rendered as problem+json here.
+
+    A subclass names its status and problem type once: `class Gone(ProblemError, status=410,
+    slug="gone")`.
+    """
 
     status = 400
     slug = "bad-request"
+
+    def __init_subclass__(cls, status: int | None = None, slug: str | None = None) -> None:
+        super().__init_subclass__()
+        cls.status = status or cls.status
+        cls.slug = slug or cls.slug
 
     def __init__(
         self,
@@ -75,40 +84,40 @@ class ProblemError(Exception):
         self.headers = headers
 
 
-class BadRequest(ProblemError):
-    status, slug = 400, "bad-request"
+class BadRequest(ProblemError, status=400, slug="bad-request"):
+    """The request cannot be read as sent (a malformed header, a wrong current password)."""
 
 
-class NotAuthenticated(ProblemError):
-    status, slug = 401, "not-authenticated"
+class NotAuthenticated(ProblemError, status=401, slug="not-authenticated"):
+    """No valid credentials; answered with `WWW-Authenticate: Bearer`."""
 
     def __init__(self, detail: str = "Not authenticated", **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
         super().__init__(detail, **kwargs)
 
 
-class Forbidden(ProblemError):
-    status, slug = 403, "forbidden"
+class Forbidden(ProblemError, status=403, slug="forbidden"):
+    """The caller may see the record, or call the route, but not do this."""
 
 
-class NotFound(ProblemError):
-    status, slug = 404, "not-found"
+class NotFound(ProblemError, status=404, slug="not-found"):
+    """No such record, or one the caller may not see: the same answer for both."""
 
 
-class Conflict(ProblemError):
-    status, slug = 409, "conflict"
+class Conflict(ProblemError, status=409, slug="conflict"):
+    """The request contradicts the stored data (a taken email, the last superuser)."""
 
 
-class PreconditionFailed(ProblemError):
-    status, slug = 412, "precondition-failed"
+class PreconditionFailed(ProblemError, status=412, slug="precondition-failed"):
+    """The record changed since the `If-Match` tag the client sent."""
 
 
-class Unprocessable(ProblemError):
-    status, slug = 422, "validation-error"
+class Unprocessable(ProblemError, status=422, slug="validation-error"):
+    """Well-formed, but not valid: the `errors` list names each field."""
 
 
-class ServiceUnavailable(ProblemError):
-    status, slug = 503, "service-unavailable"
+class ServiceUnavailable(ProblemError, status=503, slug="service-unavailable"):
+    """The database cannot answer now; `Retry-After` says when to try again."""
 
 
 def field_error(field: str, msg: str, type_: str) -> dict[str, Any]:

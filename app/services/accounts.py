@@ -47,9 +47,7 @@ async def create_user(
     return user
 
 
-class EmailTaken(Conflict):
-    slug = "email-taken"
-
+class EmailTaken(Conflict, slug="email-taken"):
     def __init__(self) -> None:
         super().__init__(
             "A user with this email already exists",
@@ -57,8 +55,8 @@ class EmailTaken(Conflict):
         )
 
 
-class LastSuperuser(Conflict):
-    slug = "last-superuser"
+class LastSuperuser(Conflict, slug="last-superuser"):
+    """Deleting, demoting or deactivating the last active superuser."""
 
 
 async def lock_superusers(session: AsyncSession) -> None:

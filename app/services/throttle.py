@@ -31,8 +31,8 @@ from app.models.login_throttle import LoginFailure
 ADDRESS_KEY = "ip:"
 
 
-class TooManyAttempts(ProblemError):
-    status, slug = 429, "too-many-requests"
+class TooManyAttempts(ProblemError, status=429, slug="too-many-requests"):
+    """Past a limit of attempts in its window; `Retry-After` says when the oldest ages out."""
 
 
 @dataclass(frozen=True)
