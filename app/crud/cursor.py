@@ -9,6 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from app.core.errors import Unprocessable
+
 SIGNATURE_BYTES = 12
 
 
@@ -39,7 +41,19 @@ def encode_cursor(values: Sequence[Any], fingerprint: str, secret: str) -> str:
 
 
 def decode_cursor(cursor: str, fingerprint: str, secret: str, kinds: Sequence[type]) -> list[Any]:
-    """The sort values a cursor carries, typed like the sort columns; InvalidCursor if not ours."""
+    """The sort values a cursor carries, typed like the sort columns; 422 if it is not ours."""
+    try:
+        return _decode(cursor, fingerprint, secret, kinds)
+    except (InvalidCursor, ValueError) as error:  # ValueError: a value of the wrong type
+        message = str(error) if isinstance(error, InvalidCursor) else "the cursor is not valid"
+        raise Unprocessable(
+            message,
+            slug="invalid-cursor",
+            errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
+        ) from None
+
+
+def _decode(cursor: str, fingerprint: str, secret: str, kinds: Sequence[type]) -> list[Any]:
     try:
         token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except ValueError as error:

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel
 
 from app.core.database import Database
-from app.core.errors import Unprocessable, problem_responses
+from app.core.errors import problem_responses
 from app.crud import idempotency
-from app.crud.cursor import InvalidCursor, decode_cursor, encode_cursor, query_fingerprint
+from app.crud.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
 from app.crud.fields import python_type
 from app.crud.pagination import set_cursor_link, set_page_headers
@@ -106,7 +106,9 @@ class ResourceRoutes:
         fingerprint = query_fingerprint(self.resource.plural, params, scope)
         after = None
         if params["cursor"] is not None:
-            after = self.decode_cursor(params, fingerprint, secret)
+            sort = sort_keys(self.resource, params["sort"])
+            kinds = [python_type(self.resource, key.field) for key in sort]
+            after = decode_cursor(params["cursor"], fingerprint, secret, kinds)
         query = self.planner.plan(params, viewer, scope, after)
         page = await self.repository.page(database(request), query, viewer, parent)
         next_cursor = (
@@ -126,24 +128,15 @@ class ResourceRoutes:
             set_cursor_link(response, request.url, next_cursor)
         else:
             set_page_headers(
-                response, request.url, total=page.total, limit=query.limit, offset=offset
+                response,
+                request.url,
+                total=page.total,
+                limit=query.limit,
+                offset=offset,
+                max_offset=settings.MAX_OFFSET,
+                next_cursor=next_cursor,
             )
         return response
-
-    def decode_cursor(self, params: Mapping[str, Any], fingerprint: str, secret: str) -> list[Any]:
-        kinds = [
-            python_type(self.resource, key.field)
-            for key in sort_keys(self.resource, params["sort"])
-        ]
-        try:
-            return decode_cursor(params["cursor"], fingerprint, secret, kinds)
-        except (InvalidCursor, ValueError) as error:
-            message = str(error) if isinstance(error, InvalidCursor) else "the cursor is not valid"
-            raise Unprocessable(
-                message,
-                slug="invalid-cursor",
-                errors=[{"loc": ["query", "cursor"], "msg": str(error), "type": "cursor"}],
-            ) from None
 
     def add_list(self) -> None:
         Reader: TypeAlias = Annotated[Viewer, Depends(self.read_viewer)]

@@ -115,6 +115,30 @@ async def test_the_limits_come_from_the_settings(serve: Serve, alice: TestUser, 
     assert error_locs(problem) == [["query", "id__in"]]
 
 
+async def test_the_next_link_continues_by_cursor_where_offsets_stop(
+    serve: Serve, alice: TestUser, blog: Blog
+) -> None:
+    """Following `Link: rel=next` walks every row, past MAX_OFFSET, without a 422."""
+    created = [(await blog.post(alice, title=f"p{n}"))["id"] for n in range(7)]
+    custom = await serve(create_app(SETTINGS.model_copy(update={"MAX_OFFSET": 3})))
+    url: str | None = f"http://testserver{POSTS}?limit=2&sort=id"
+    seen: list[int] = []
+    while url is not None:
+        response = await custom.get(url)
+        assert response.status_code == 200, response.text
+        seen += ids(response)
+        links = dict(
+            (rel.split('"')[1], target.strip().strip("<>"))
+            for target, rel in (
+                part.split(";")
+                for part in response.headers.get("link", "").split(",")
+                if ";" in part
+            )
+        )
+        url = links.get("next")
+    assert seen == sorted(created)
+
+
 # `__in` lists: how long, and one statement whatever the length
 
 
