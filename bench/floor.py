@@ -36,12 +36,23 @@ LIST_PARAMS = {"limit", "offset", "sort", "published", "cursor"}
 WRITABLE = {"title": str, "content": str, "published": bool}
 MAX_LENGTHS = {"title": 200, "content": 10_000}
 
-SELECT = (
-    "SELECT p.title, p.content, p.published, p.id, p.owner_id, u.id, u.full_name, p.votes,"
-    " p.created_at, p.updated_at, p.version,"
-    # The owner's part of the project's tag: a digest of what the post shows of the owner.
-    " CASE WHEN u.id IS NULL THEN 0 ELSE ('x' || substr(md5(json_build_array(u.id, u.full_name)"
+# The owner's part of the project's tag: a digest of what the post shows of the owner.
+DIGEST = (
+    "CASE WHEN {id} IS NULL THEN 0 ELSE ('x' || substr(md5(json_build_array({id}, {name})"
     "::text), 1, 15))::bit(60)::bigint END"
+)
+COLUMNS = (
+    "p.title, p.content, p.published, p.id, p.owner_id, u.id, u.full_name, p.votes,"
+    " p.created_at, p.updated_at, p.version"
+)
+SELECT = f"SELECT {COLUMNS}, " + DIGEST.format(id="u.id", name="u.full_name")
+# An offset page digests the rows it returns only (one SELECT would digest every skipped row).
+PAGE_OUTER = (
+    "SELECT q.title, q.content, q.published, q.id, q.owner_id, q.uid, q.full_name, q.votes,"
+    " q.created_at, q.updated_at, q.version, "
+    + DIGEST.format(id="q.uid", name="q.full_name")
+    + ", q.total FROM (SELECT "
+    + COLUMNS.replace("u.id,", "u.id AS uid,")
 )
 FROM = " FROM posts p LEFT JOIN users u ON u.id = p.owner_id"
 GET_ANONYMOUS = SELECT + FROM + " WHERE p.id = %s AND p.published"
@@ -291,8 +302,9 @@ async def _list_posts(request: Request) -> Response:
             # InitPlan); count(*) OVER () would buffer every matching row with its content.
             condition = " AND ".join(where)
             sql = (
-                f"{SELECT}, (SELECT count(*) FROM posts p WHERE {condition}){FROM}"
-                f" WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s"
+                f"{PAGE_OUTER}, (SELECT count(*) FROM posts p WHERE {condition}) AS total{FROM}"
+                f" WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s) q"
+                f" ORDER BY {order.replace('p.', 'q.')}"
             )
             rows = await (await connection.execute(sql, [*args, *args, limit, offset])).fetchall()
             if rows:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BindParameter,
     Column,
     ColumnElement,
+    FromClause,
     Table,
     and_,
     bindparam,
@@ -23,7 +24,7 @@ from app.crud import binds
 from app.crud.plan import SortKey
 
 
-def order_by(table: Table, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
+def order_by(table: Table | FromClause, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
     order: list[ColumnElement[Any]] = []
     for key in sort:
         column = table.c[key.field]

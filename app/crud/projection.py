@@ -16,6 +16,7 @@ from app.crud.resource import Resource
 
 EMBED_SEPARATOR = "__"
 STAMP_PREFIX = "_stamp_"
+PRESENT_PREFIX = "_present_"
 
 
 class Projection:
@@ -40,9 +41,14 @@ class Projection:
             )
             self.stamps.append(func.coalesce(found, 0))
 
-    def joined(self, base: Table | FromClause) -> tuple[FromClause, list[ColumnElement[Any]]]:
+    def joined(
+        self, base: Table | FromClause, stamps: bool = True
+    ) -> tuple[FromClause, list[ColumnElement[Any]]]:
         """FROM clause and columns of a read over `base` (the table, or the rows a write
-        returned): its columns, each embed's columns and the embed's stamp for the ETag."""
+        returned): its columns, each embed's columns and the embed's stamp for the ETag.
+
+        Without `stamps`, each embed's presence (its id) instead, for `stamped` to digest later.
+        """
         from_clause: FromClause = base
         columns: list[ColumnElement[Any]] = list(base.c)
         for embed in self.resource.embeds:
@@ -52,12 +58,33 @@ class Projection:
                 alias.c[name].label(f"{embed.name}{EMBED_SEPARATOR}{name}")
                 for name in embed.columns
             ]
-            shown = (alias.c[name] for name in embed.columns)
-            columns.append(ShownDigest(alias.c.id, *shown).label(STAMP_PREFIX + embed.name))
+            if stamps:
+                shown = (alias.c[name] for name in embed.columns)
+                columns.append(ShownDigest(alias.c.id, *shown).label(STAMP_PREFIX + embed.name))
+            else:
+                columns.append(alias.c.id.label(PRESENT_PREFIX + embed.name))
         return from_clause, columns
 
-    def select(self) -> Select[Any]:
-        return select(*self.columns).select_from(self.from_clause)
+    def select(self, stamps: bool = True) -> Select[Any]:
+        from_clause, columns = (
+            (self.from_clause, self.columns) if stamps else self.joined(self.table, stamps=False)
+        )
+        return select(*columns).select_from(from_clause)
+
+    def stamped(self, page: FromClause) -> list[ColumnElement[Any]]:
+        """The columns of rows read without stamps (`select(stamps=False)`), with the stamps.
+
+        An offset page digests only the rows it returns this way: in one SELECT the database
+        would compute the digest for every row the OFFSET skips too.
+        """
+        stamps = [
+            ShownDigest(
+                page.c[PRESENT_PREFIX + embed.name],
+                *(page.c[f"{embed.name}{EMBED_SEPARATOR}{name}"] for name in embed.columns),
+            ).label(STAMP_PREFIX + embed.name)
+            for embed in self.resource.embeds
+        ]
+        return [*page.c, *stamps]
 
     def shape(self, row: Row) -> dict[str, Any]:
         """A flat row with labelled embed columns -> the Public schema's fields, in its order."""

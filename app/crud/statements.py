@@ -7,10 +7,10 @@ If-Match tags.
 
 Clients choose list shapes (which filters, which sort), so the kept statements are bounded by
 memory: each is accounted SHAPE_BYTES plus PART_BYTES per part of its shape (a filter, a sort
-key, an If-Match tag's stamp...), about what a list page's statements hold (6 kB, and 0.7 kB
-more per filter, measured with tracemalloc), and past MAX_SHAPE_BYTES, 4 MiB per resource,
-the least recently used go: some 450 shapes of a few filters. The worker's compiled SQL is
-bounded the same way (`app.core.statements`).
+key, an If-Match tag...), about what a list page's statements hold (measured with tracemalloc;
+a page with embeds is a subquery and its stamped outer SELECT), and past MAX_SHAPE_BYTES, 4 MiB
+per resource, the least recently used go: some 200 shapes of a few filters. The worker's
+compiled SQL is bounded the same way (`app.core.statements`).
 """
 
 from collections.abc import Callable, Hashable, Sequence
@@ -44,8 +44,8 @@ from app.crud.projection import Projection
 from app.crud.resource import Resource
 
 MAX_SHAPE_BYTES = 4 * 2**20
-SHAPE_BYTES = 6_000
-PART_BYTES = 800
+SHAPE_BYTES = 15_000
+PART_BYTES = 2_000
 StatementT = TypeVar("StatementT")
 
 
@@ -139,15 +139,20 @@ class ResourceStatements:
         # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself still
         # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
         # sorts every matching row.
-        page = (
-            self.projection.select()
+        rows = (
+            self.projection.select(stamps=not self.resource.embeds)
             .where(*where)
             .order_by(*keyset.order_by(self.table, plan.sort))
             .add_columns(count.scalar_subquery().label("_total"))
             .limit(bindparam(binds.LIMIT, type_=Integer))
             .offset(bindparam(binds.OFFSET, type_=Integer))
         )
-        return OffsetStatements(page, count, matching)
+        if not self.resource.embeds:
+            return OffsetStatements(rows, count, matching)
+        # The embeds' ETag digests over the page alone, in the page's order.
+        page = rows.subquery("page")
+        stamped = select(*self.projection.stamped(page)).order_by(*keyset.order_by(page, plan.sort))
+        return OffsetStatements(stamped, count, matching)
 
     # -- writes -----------------------------------------------------------------------------
 
