@@ -7,13 +7,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app.api import health
-from app.api.router import include_api
+from app.api.router import include_api, openapi_tags
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.db_errors import install_database_error_handlers
 from app.core.errors import add_problem_schemas, install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.openapi import api_info
 
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After"]
 ALLOWED_HEADERS = [
@@ -44,8 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await db.close()
 
     app = FastAPIOffline(
-        title="CRUD backend",
-        version="1.0.0",
+        **api_info(settings),
+        openapi_tags=openapi_tags(),
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
     )

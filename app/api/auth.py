@@ -30,6 +30,11 @@ from app.services.throttle import (
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+TAG = {
+    "name": "auth",
+    "description": "Sign up, log in (OAuth2 password form; `username` is the email), trade a "
+    "refresh token for a new pair, log out one login or all of them.",
+}
 
 DEVICE_COOKIE = "device_token"
 DEVICE_HELP = "The `device_token` of an earlier login of this account: a known device"
@@ -40,6 +45,7 @@ DeviceCookie = Annotated[str | None, Cookie(alias=DEVICE_COOKIE, description=DEV
 @router.post(
     "/register",
     operation_id="auth-register",
+    summary="Register a user",
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429),
 )
@@ -59,7 +65,12 @@ async def register(
     return UserPublic.model_validate(user)
 
 
-@router.post("/login", operation_id="auth-login", responses=problem_responses(401, 403, 422, 429))
+@router.post(
+    "/login",
+    operation_id="auth-login",
+    summary="Log in: an access and refresh token pair",
+    responses=problem_responses(401, 403, 422, 429),
+)
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
@@ -104,7 +115,12 @@ async def login(
     return LoginTokens(**tokens.model_dump(), device_token=device_token)
 
 
-@router.post("/refresh", operation_id="auth-refresh", responses=problem_responses(401, 422))
+@router.post(
+    "/refresh",
+    operation_id="auth-refresh",
+    summary="Refresh: trade a refresh token for a new pair",
+    responses=problem_responses(401, 422),
+)
 async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
     """The next token pair of the refresh token's family (its login); the token is spent.
 
@@ -117,6 +133,7 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
 @router.post(
     "/logout",
     operation_id="auth-logout",
+    summary="Log out one login (its refresh token family)",
     **NO_CONTENT,
     responses=problem_responses(401, 422),
 )
@@ -131,6 +148,7 @@ async def logout(body: RefreshRequest, session: SessionDep) -> None:
 @router.post(
     "/logout-all",
     operation_id="auth-logout-all",
+    summary="Log out every login of the account",
     **NO_CONTENT,
     responses=problem_responses(401),
 )

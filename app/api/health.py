@@ -5,15 +5,24 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from app.core.errors import ServiceUnavailable, problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
+TAG = {
+    "name": "health",
+    "description": "Probes for load balancers and orchestrators; no token, not under `/api/v1`.",
+}
 
 
-@router.get("", operation_id="health-live")
+@router.get("", operation_id="health-live", summary="Liveness: the process answers")
 async def live() -> dict[str, str]:
     """The process answers; the database is not consulted."""
     return {"status": "ok"}
 
 
-@router.get("/ready", operation_id="health-ready", responses=problem_responses(503))
+@router.get(
+    "/ready",
+    operation_id="health-ready",
+    summary="Readiness: the database answers",
+    responses=problem_responses(503),
+)
 async def ready(request: Request) -> dict[str, str]:
     """The database answers `SELECT 1`."""
     try:

@@ -1,8 +1,12 @@
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
-from app.api import auth, users, votes
+from app.api import auth, health, users, votes
 from app.api.resources import resource_routers
 from app.core.errors import problem_responses
+from app.crud.docs import resource_tag
+from app.crud.resource import registry
 
 API_PREFIX = "/api/v1"
 
@@ -20,3 +24,9 @@ def include_api(app: FastAPI) -> None:
         # runs past DB_STATEMENT_TIMEOUT_MS, the answer is 503 with Retry-After
         # (app/core/db_errors.py).
         app.include_router(router, prefix=API_PREFIX, responses=problem_responses(503))
+
+
+def openapi_tags() -> list[dict[str, Any]]:
+    """The tags `/docs` groups operations by, in its order: the resources, then the accounts,
+    health last."""
+    return [*(resource_tag(resource) for resource in registry), auth.TAG, users.TAG, health.TAG]

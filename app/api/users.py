@@ -40,6 +40,10 @@ from app.services.throttle import (
 )
 
 router = APIRouter(prefix="/users", tags=["users"])
+TAG = {
+    "name": "users",
+    "description": "The caller's own account (`/users/me`), and every account for superusers.",
+}
 
 UserList = page_model(UserPublic)
 
@@ -84,13 +88,22 @@ async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-@router.get("/me", operation_id="users-read-me", responses=problem_responses(401))
+@router.get(
+    "/me",
+    operation_id="users-read-me",
+    summary="Get the caller's account",
+    responses=problem_responses(401),
+)
 async def read_me(user: CurrentUser) -> UserPublic:
+    """The account of the access token's user."""
     return UserPublic.model_validate(user)
 
 
 @router.patch(
-    "/me", operation_id="users-update-me", responses=problem_responses(400, 401, 409, 422, 429)
+    "/me",
+    operation_id="users-update-me",
+    summary="Update the caller's account (partial)",
+    responses=problem_responses(400, 401, 409, 422, 429),
 )
 async def update_me(
     data: UserUpdateMe,
@@ -115,6 +128,7 @@ async def update_me(
 @router.post(
     "/me/password",
     operation_id="users-change-password",
+    summary="Change the caller's password",
     **NO_CONTENT,
     responses=problem_responses(400, 401, 422, 429),
 )
@@ -133,7 +147,12 @@ async def change_password(
     await session.commit()
 
 
-@router.get("", operation_id="users-list", responses=problem_responses(401, 403, 422))
+@router.get(
+    "",
+    operation_id="users-list",
+    summary="List users",
+    responses=problem_responses(401, 403, 422),
+)
 async def list_users(
     _admin: SuperUser,
     session: SessionDep,
@@ -142,6 +161,7 @@ async def list_users(
     limit: LimitParam = DEFAULT_LIMIT,
     offset: OffsetParam = 0,
 ) -> UserList:  # type: ignore[valid-type]  # a model built at runtime
+    """Superusers only; by id, offset pages with `X-Total-Count` and `Link`."""
     total = (await session.exec(select(func.count()).select_from(User))).one()
     rows = await session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset))
     items = [UserPublic.model_validate(user) for user in rows]
@@ -150,9 +170,13 @@ async def list_users(
 
 
 @router.get(
-    "/{user_id}", operation_id="users-read", responses=problem_responses(401, 403, 404, 422)
+    "/{user_id}",
+    operation_id="users-read",
+    summary="Get a user",
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def read_user(user_id: int, _admin: SuperUser, session: SessionDep) -> UserPublic:
+    """Superusers only."""
     return UserPublic.model_validate(await get_user_or_404(session, user_id))
 
 
@@ -161,12 +185,16 @@ def is_active_superuser(user: User) -> bool:
 
 
 @router.patch(
-    "/{user_id}", operation_id="users-update", responses=problem_responses(401, 403, 404, 409, 422)
+    "/{user_id}",
+    operation_id="users-update",
+    summary="Update a user (partial)",
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def update_user(
     user_id: int, data: UserUpdate, _admin: SuperUser, session: SessionDep
 ) -> UserPublic:
-    """Demoting or deactivating the last active superuser is a 409 (`last-superuser`)."""
+    """Superusers only. Demoting or deactivating the last active superuser is a 409
+    (`last-superuser`)."""
     user = await get_user_or_404(session, user_id)
     demotes = is_active_superuser(user) and (data.is_superuser is False or data.is_active is False)
     if demotes:
@@ -181,11 +209,12 @@ async def update_user(
 @router.delete(
     "/{user_id}",
     operation_id="users-delete",
+    summary="Delete a user",
     **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def delete_user(user_id: int, _admin: SuperUser, session: SessionDep) -> None:
-    """Deleting the last active superuser is a 409 (`last-superuser`)."""
+    """Superusers only. Deleting the last active superuser is a 409 (`last-superuser`)."""
     user = await get_user_or_404(session, user_id)
     removes = is_active_superuser(user)
     if removes:

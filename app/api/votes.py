@@ -40,11 +40,12 @@ DELETE_VOTE = (
 )
 
 
-def vote_route(method: str, operation_id: str) -> Callable[[Endpoint], Endpoint]:
+def vote_route(method: str, operation_id: str, summary: str) -> Callable[[Endpoint], Endpoint]:
     return router.api_route(
         "/{item_id}/vote",
         methods=[method],
         operation_id=operation_id,
+        summary=summary,
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
         responses=problem_responses(401, 404, 422),
@@ -60,15 +61,16 @@ async def visible_post(request: Request, item_id: int, viewer: Viewer) -> AsyncI
         yield connection
 
 
-@vote_route("PUT", "posts-vote")
+@vote_route("PUT", "posts-vote", "Vote for a post")
 async def vote(request: Request, item_id: ItemId, viewer: Voter) -> None:
-    """Add the caller's vote; voting twice changes nothing."""
+    """Add the caller's vote to a post the caller can see (else 404); voting twice changes
+    nothing."""
     async with visible_post(request, item_id, viewer) as connection:
         statement = INSERT_VOTE[connection.dialect_name]
         await connection.execute(statement, {"post_id": item_id, "user_id": viewer.id})
 
 
-@vote_route("DELETE", "posts-unvote")
+@vote_route("DELETE", "posts-unvote", "Withdraw a vote for a post")
 async def unvote(request: Request, item_id: ItemId, viewer: Voter) -> None:
     """Remove the caller's vote; 404 when there is none."""
     async with visible_post(request, item_id, viewer) as connection:

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # that start-up can refuse it with PROXY_HOPS in production (check_client_address).
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Shown in /docs and /openapi.json (`info.contact`, `info.license`) when set.
+    API_CONTACT_EMAIL: str | None = None
+    API_CONTACT_URL: str | None = None
+    API_LICENSE_NAME: str | None = None
+    API_LICENSE_URL: str | None = None  # needs API_LICENSE_NAME
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -96,6 +101,13 @@ class Settings(BaseSettings):
                 "X-Forwarded-For entry, which any client writes, so any client could choose the "
                 "address the login throttle counts"
             )
+        return self
+
+    @model_validator(mode="after")
+    def check_api_license(self) -> "Settings":
+        # OpenAPI's license object requires a name.
+        if self.API_LICENSE_URL and not self.API_LICENSE_NAME:
+            raise ValueError("API_LICENSE_URL needs API_LICENSE_NAME")
         return self
 
     @property

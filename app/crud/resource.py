@@ -89,6 +89,17 @@ class ViewerDeps:
     required: Callable[..., Awaitable[Viewer]]  # 401 for anonymous callers
 
 
+def singular_of(plural: str) -> str:
+    """The usual English singular: categories -> category, boxes -> box, posts -> post."""
+    if plural.endswith("ies") and len(plural) > 3:
+        return plural[:-3] + "y"
+    if plural.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return plural[:-2]
+    if plural.endswith("s") and not plural.endswith(("ss", "us", "is")):
+        return plural[:-1]
+    return plural
+
+
 # (resource table, viewer) -> a WHERE clause limiting the rows this viewer may see, or None.
 Visibility = Callable[[Any, Viewer], ColumnElement[bool] | None]
 
@@ -102,6 +113,7 @@ class Resource:
     update: type[SQLModel]
     public: type[SQLModel]
     plural: str = ""  # the URL segment; default: the table's name
+    singular: str = ""  # one of them, in the docs ("Get a post"); default: derived from plural
     read: Read = Read.PUBLIC
     write: Write = Write.OWNER
     owner_field: str | None = None
@@ -123,6 +135,7 @@ class Resource:
 
     def __post_init__(self) -> None:
         self.plural = self.plural or self.sa_table.name
+        self.singular = self.singular or singular_of(self.plural)
         self.name = self.table.__name__
         unknown = self.operations - OPERATIONS
         if unknown:

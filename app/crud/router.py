@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from app.core.database import Database
 from app.core.errors import problem_responses
-from app.crud import idempotency
+from app.crud import docs, idempotency
 from app.crud.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
 from app.crud.fields import python_type
@@ -144,6 +144,7 @@ class ResourceRoutes:
         @self.router.get(
             "",
             operation_id=f"{self.resource.plural}-list",
+            **docs.route_docs(self.resource, "list"),
             response_model=self.representation.list_model,
             responses=problem_responses(*READ_ERRORS, 422),
             openapi_extra={"parameters": self.query.openapi_parameters},
@@ -160,6 +161,8 @@ class ResourceRoutes:
         @router.get(
             f"/{{parent_id}}/{self.resource.plural}",
             operation_id=f"{self.resource.plural}-list-by-{parent.name.lower()}",
+            summary=docs.nested_summary(self.resource, parent),
+            description=docs.nested_description(self.resource, parent),
             response_model=self.representation.list_model,
             responses=problem_responses(*READ_ERRORS, 404, 422),
             openapi_extra={"parameters": self.query.openapi_parameters},
@@ -182,6 +185,7 @@ class ResourceRoutes:
             "/{item_id}",
             name=f"{plural}-get",
             operation_id=f"{plural}-get",
+            **docs.route_docs(self.resource, "get"),
             response_model=self.resource.public,
             # 400: a malformed If-None-Match
             responses={
@@ -209,6 +213,7 @@ class ResourceRoutes:
         @self.router.post(
             "",
             operation_id=f"{self.resource.plural}-create",
+            **docs.route_docs(self.resource, "create"),
             status_code=status.HTTP_201_CREATED,
             response_model=self.resource.public,
             responses=problem_responses(401, 403, 409, 422),
@@ -247,8 +252,8 @@ class ResourceRoutes:
             "/{item_id}",
             methods=[method],
             name=f"{operation}_item",
-            summary=f"{operation.capitalize()} Item",
             operation_id=f"{self.resource.plural}-{operation}",
+            **docs.route_docs(self.resource, operation),
             response_model=self.resource.public,
             responses=problem_responses(*WRITE_ERRORS),
         )
@@ -271,6 +276,7 @@ class ResourceRoutes:
         @self.router.delete(
             "/{item_id}",
             operation_id=f"{self.resource.plural}-delete",
+            **docs.route_docs(self.resource, "delete"),
             status_code=status.HTTP_204_NO_CONTENT,
             response_class=Response,
             responses=problem_responses(400, 401, 403, 404, 412, 422),

@@ -15,6 +15,12 @@ class CommentBase(SQLModel):
 
 
 class Comment(CommentBase, Versioned, table=True):
+    """Comments on posts: a short text body by its author, on one post.
+
+    A comment is visible when its post is; `GET /posts/{parent_id}/comments` lists the
+    comments of one post.
+    """
+
     __tablename__ = "comments"
 
     id: int | None = Field(default=None, primary_key=True)

@@ -16,6 +16,13 @@ class PostBase(SQLModel):
 
 
 class Post(PostBase, Versioned, table=True):
+    """Posts written by users: a title and text content, published by default.
+
+    Anyone may read published posts; an unpublished one is a draft only its owner (and
+    superusers) can see. Each post embeds its `owner` (id and name) and counts its `votes`:
+    `PUT`/`DELETE /posts/{item_id}/vote` add or remove the caller's vote.
+    """
+
     __tablename__ = "posts"
     __table_args__ = (
         Index("ix_posts_created_at_id", "created_at", "id"),

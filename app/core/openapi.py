@@ -1,0 +1,37 @@
+"""The front matter of `/openapi.json`: title, version, description, contact and license.
+
+The description is Markdown in `openapi.md` beside this module; its `$NAME` placeholders are
+settings, so the limits it states are the ones this deployment enforces.
+"""
+
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from app.core.config import Settings
+
+TITLE = "CRUD backend API"
+VERSION = "1.0.0"
+DESCRIPTION = Path(__file__).with_name("openapi.md")
+
+
+def description(settings: Settings) -> str:
+    """The Markdown of `info.description`, with the settings it names filled in."""
+    return Template(DESCRIPTION.read_text(encoding="utf-8")).substitute(settings.model_dump())
+
+
+def api_info(settings: Settings) -> dict[str, Any]:
+    """`FastAPI(...)` arguments for the document's `info`; contact and license only when set."""
+    info: dict[str, Any] = {
+        "title": TITLE,
+        "version": VERSION,
+        "description": description(settings),
+    }
+    contact = {"email": settings.API_CONTACT_EMAIL, "url": settings.API_CONTACT_URL}
+    if any(contact.values()):
+        info["contact"] = {key: value for key, value in contact.items() if value}
+    if settings.API_LICENSE_NAME:
+        info["license_info"] = {"name": settings.API_LICENSE_NAME}
+        if settings.API_LICENSE_URL:
+            info["license_info"]["url"] = settings.API_LICENSE_URL
+    return info
