@@ -9,7 +9,7 @@ Clients choose list shapes (which filters, which sort), so the kept statements a
 memory: each is accounted SHAPE_BYTES plus PART_BYTES per part of its shape (a filter, a sort
 key, an If-Match tag...), about what a list page's statements hold (measured with tracemalloc;
 a page with embeds is a subquery and its stamped outer SELECT), and past MAX_SHAPE_BYTES, 4 MiB
-per resource, the least recently used go: some 200 shapes of a few filters. The worker's
+per resource, the least recently used go: some 150 shapes of a few filters. The worker's
 compiled SQL is bounded the same way (`app.core.statements`).
 """
 
@@ -44,8 +44,8 @@ from app.crud.projection import Projection
 from app.crud.resource import Resource
 
 MAX_SHAPE_BYTES = 4 * 2**20
-SHAPE_BYTES = 15_000
-PART_BYTES = 2_000
+SHAPE_BYTES = 18_000
+PART_BYTES = 2_400
 StatementT = TypeVar("StatementT")
 
 
