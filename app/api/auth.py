@@ -1,9 +1,13 @@
+"""Sign up, log in (OAuth2 password form; `username` is the email), trade a refresh token for a new
+pair, log out one login or all of them.
+"""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, Header, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep
+from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, operation
 from app.core.client import client_address
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, problem_responses
@@ -30,11 +34,6 @@ from app.services.throttle import (
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-TAG = {
-    "name": "auth",
-    "description": "Sign up, log in (OAuth2 password form; `username` is the email), trade a "
-    "refresh token for a new pair, log out one login or all of them.",
-}
 
 DEVICE_COOKIE = "device_token"
 DEVICE_HELP = "The `device_token` of an earlier login of this account: a known device"
@@ -44,8 +43,7 @@ DeviceCookie = Annotated[str | None, Cookie(alias=DEVICE_COOKIE, description=DEV
 
 @router.post(
     "/register",
-    operation_id="auth-register",
-    summary="Register a user",
+    **operation("auth-register", "Register a user"),
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(409, 422, 429),
 )
@@ -67,8 +65,7 @@ async def register(
 
 @router.post(
     "/login",
-    operation_id="auth-login",
-    summary="Log in: an access and refresh token pair",
+    **operation("auth-login", "Log in: an access and refresh token pair"),
     responses=problem_responses(401, 403, 422, 429),
 )
 async def login(
@@ -117,8 +114,7 @@ async def login(
 
 @router.post(
     "/refresh",
-    operation_id="auth-refresh",
-    summary="Refresh: trade a refresh token for a new pair",
+    **operation("auth-refresh", "Refresh: trade a refresh token for a new pair"),
     responses=problem_responses(401, 422),
 )
 async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
@@ -132,8 +128,7 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
 
 @router.post(
     "/logout",
-    operation_id="auth-logout",
-    summary="Log out one login (its refresh token family)",
+    **operation("auth-logout", "Log out one login (its refresh token family)"),
     **NO_CONTENT,
     responses=problem_responses(401, 422),
 )
@@ -147,8 +142,7 @@ async def logout(body: RefreshRequest, session: SessionDep) -> None:
 
 @router.post(
     "/logout-all",
-    operation_id="auth-logout-all",
-    summary="Log out every login of the account",
+    **operation("auth-logout-all", "Log out every login of the account"),
     **NO_CONTENT,
     responses=problem_responses(401),
 )

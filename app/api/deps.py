@@ -21,6 +21,13 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def operation(operation_id: str, summary: str) -> dict[str, Any]:
+    """The names of a hand-written operation: its stable id and its `/docs` summary."""
+    return {"operation_id": operation_id, "summary": summary}
+
+
 # Route arguments of an operation that answers 204 without a body.
 NO_CONTENT: dict[str, Any] = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 

@@ -1,17 +1,16 @@
+"""Probes for load balancers and orchestrators; no token, not under `/api/v1`."""
+
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from app.api.deps import operation
 from app.core.errors import ServiceUnavailable, problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
-TAG = {
-    "name": "health",
-    "description": "Probes for load balancers and orchestrators; no token, not under `/api/v1`.",
-}
 
 
-@router.get("", operation_id="health-live", summary="Liveness: the process answers")
+@router.get("", **operation("health-live", "Liveness: the process answers"))
 async def live() -> dict[str, str]:
     """The process answers; the database is not consulted."""
     return {"status": "ok"}
@@ -19,8 +18,7 @@ async def live() -> dict[str, str]:
 
 @router.get(
     "/ready",
-    operation_id="health-ready",
-    summary="Readiness: the database answers",
+    **operation("health-ready", "Readiness: the database answers"),
     responses=problem_responses(503),
 )
 async def ready(request: Request) -> dict[str, str]:

@@ -1,3 +1,4 @@
+import inspect
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -29,4 +30,8 @@ def include_api(app: FastAPI) -> None:
 def openapi_tags() -> list[dict[str, Any]]:
     """The tags `/docs` groups operations by, in its order: the resources, then the accounts,
     health last."""
-    return [*(resource_tag(resource) for resource in registry), auth.TAG, users.TAG, health.TAG]
+    accounts = [
+        {"name": module.router.tags[0], "description": inspect.cleandoc(module.__doc__ or "")}
+        for module in (auth, users, health)
+    ]
+    return [*(resource_tag(resource) for resource in registry), *accounts]

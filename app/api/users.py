@@ -1,9 +1,11 @@
+"""The caller's own account (`/users/me`), and every account for superusers."""
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, SuperUser
+from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, SuperUser, operation
 from app.core.client import client_address
 from app.core.config import Settings
 from app.core.db import SessionDep, utcnow
@@ -40,10 +42,6 @@ from app.services.throttle import (
 )
 
 router = APIRouter(prefix="/users", tags=["users"])
-TAG = {
-    "name": "users",
-    "description": "The caller's own account (`/users/me`), and every account for superusers.",
-}
 
 UserList = page_model(UserPublic)
 
@@ -90,8 +88,7 @@ async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
 
 @router.get(
     "/me",
-    operation_id="users-read-me",
-    summary="Get the caller's account",
+    **operation("users-read-me", "Get the caller's account"),
     responses=problem_responses(401),
 )
 async def read_me(user: CurrentUser) -> UserPublic:
@@ -101,8 +98,7 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 @router.patch(
     "/me",
-    operation_id="users-update-me",
-    summary="Update the caller's account (partial)",
+    **operation("users-update-me", "Update the caller's account (partial)"),
     responses=problem_responses(400, 401, 409, 422, 429),
 )
 async def update_me(
@@ -127,8 +123,7 @@ async def update_me(
 
 @router.post(
     "/me/password",
-    operation_id="users-change-password",
-    summary="Change the caller's password",
+    **operation("users-change-password", "Change the caller's password"),
     **NO_CONTENT,
     responses=problem_responses(400, 401, 422, 429),
 )
@@ -149,8 +144,7 @@ async def change_password(
 
 @router.get(
     "",
-    operation_id="users-list",
-    summary="List users",
+    **operation("users-list", "List users"),
     responses=problem_responses(401, 403, 422),
 )
 async def list_users(
@@ -171,8 +165,7 @@ async def list_users(
 
 @router.get(
     "/{user_id}",
-    operation_id="users-read",
-    summary="Get a user",
+    **operation("users-read", "Get a user"),
     responses=problem_responses(401, 403, 404, 422),
 )
 async def read_user(user_id: int, _admin: SuperUser, session: SessionDep) -> UserPublic:
@@ -186,8 +179,7 @@ def is_active_superuser(user: User) -> bool:
 
 @router.patch(
     "/{user_id}",
-    operation_id="users-update",
-    summary="Update a user (partial)",
+    **operation("users-update", "Update a user (partial)"),
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def update_user(
@@ -208,8 +200,7 @@ async def update_user(
 
 @router.delete(
     "/{user_id}",
-    operation_id="users-delete",
-    summary="Delete a user",
+    **operation("users-delete", "Delete a user"),
     **NO_CONTENT,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
