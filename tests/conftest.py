@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -109,3 +110,11 @@ async def serve() -> AsyncIterator[Serve]:
             )
 
         yield start
+
+
+@pytest.fixture
+async def spec(client: AsyncClient) -> dict[str, Any]:
+    """The app's OpenAPI document."""
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]

@@ -3,7 +3,6 @@
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
 from openapi_spec_validator import validate
 
 from app.crud.params import filter_params
@@ -22,13 +21,6 @@ GENERATED = {
     "delete": ("delete", "/{item_id}"),
 }
 RESOURCES = [resource for resource in registry if resource.plural in ("posts", "comments")]
-
-
-@pytest.fixture
-async def spec(client: AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()  # type: ignore[no-any-return]
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
-from httpx import AsyncClient
 from pydantic import ValidationError
 
 from app.core.config import Settings, get_settings
@@ -17,9 +16,9 @@ from app.crud.resource import registry
 from app.main import create_app
 from app.models.comment import comments
 from app.models.post import posts
+from tests.test_openapi_crud import operations
 
 APP = Path(__file__).resolve().parents[1] / "app"
-HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Before issue 21: summaries and tags changed, the operationIds (client method names) did not.
 OPERATION_IDS = {
     "auth-login",
@@ -55,22 +54,6 @@ OPERATION_IDS = {
 # Problem types whose slug is passed positionally or as an `errors` type, not as `slug=`.
 POSITIONAL_SLUGS = {"too-many-login-attempts", "unique-violation", "null-not-allowed"}
 GENERIC_WORDS = ("Item", "Items", "Children")
-
-
-@pytest.fixture
-async def spec(client: AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()  # type: ignore[no-any-return]
-
-
-def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (method, path, operation)
-        for path, item in spec["paths"].items()
-        for method, operation in item.items()
-        if method in HTTP_METHODS
-    ]
 
 
 def declared_slugs() -> set[str]:

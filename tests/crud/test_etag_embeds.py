@@ -10,30 +10,13 @@ and If-Match is still checked in the write's own WHERE clause.
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 
-from tests.crud.conftest import Blog
+from tests.crud.test_etag_headers import current_tag
 from tests.factories import DEFAULT_PASSWORD, TestUser, UserFactory
 
 POSTS = "/api/v1/posts"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def owner(users: UserFactory) -> TestUser:
-    return await users.create()
-
-
-@pytest.fixture
-async def post(blog: Blog, owner: TestUser) -> dict[str, Any]:
-    return await blog.post(owner, title="Tagged")
-
-
-async def tag_of(client: AsyncClient, post: dict[str, Any]) -> str:
-    response = await client.get(f"{POSTS}/{post['id']}")
-    assert response.status_code == 200
-    return response.headers["etag"]
 
 
 async def change_password(client: AsyncClient, owner: TestUser) -> None:
@@ -45,9 +28,9 @@ async def change_password(client: AsyncClient, owner: TestUser) -> None:
 async def test_an_owner_password_change_leaves_the_tag_alone(
     client: AsyncClient, post: dict[str, Any], owner: TestUser, users: UserFactory
 ) -> None:
-    before = await tag_of(client, post)
+    before = await current_tag(client, post)
     await change_password(client, owner)
-    assert await tag_of(client, post) == before
+    assert await current_tag(client, post) == before
     # A write conditional on the tag read before the password change still goes through.
     admin = await users.create(superuser=True)
     patched = await client.patch(
@@ -61,12 +44,12 @@ async def test_an_owner_password_change_leaves_the_tag_alone(
 async def test_renaming_the_owner_changes_the_tag_and_fails_if_match(
     client: AsyncClient, post: dict[str, Any], owner: TestUser
 ) -> None:
-    before = await tag_of(client, post)
+    before = await current_tag(client, post)
     renamed = await client.patch(
         "/api/v1/users/me", json={"full_name": "Renamed"}, headers=owner.headers
     )
     assert renamed.status_code == 200, renamed.text
-    after = await tag_of(client, post)
+    after = await current_tag(client, post)
     assert after != before
     stale = await client.patch(
         f"{POSTS}/{post['id']}",
@@ -86,7 +69,7 @@ async def test_the_tag_holds_no_timestamp_of_the_owner(
     client: AsyncClient, post: dict[str, Any], owner: TestUser
 ) -> None:
     me = (await client.get("/api/v1/users/me", headers=owner.headers)).json()
-    _version, owner_part = (await tag_of(client, post)).strip('"').split(".")
+    _version, owner_part = (await current_tag(client, post)).strip('"').split(".")
     assert 0 < int(owner_part) < 2**60
     for field in ("updated_at", "created_at"):  # what the tag used to carry, in µs
         moment = datetime.fromisoformat(me[field])

@@ -14,7 +14,7 @@ from httpx import AsyncClient, Response
 
 from tests.crud.conftest import Blog
 from tests.crud.formats import assert_problem
-from tests.factories import TestUser, UserFactory
+from tests.factories import TestUser
 
 POSTS = "/api/v1/posts"
 MAX_VERSION = 2**31 - 1  # app/crud/etag.py; the column is a 32-bit integer
@@ -31,16 +31,6 @@ MALFORMED = [
     '"1"; "2"',
     "x" * 10_000,
 ]
-
-
-@pytest.fixture
-async def owner(users: UserFactory) -> TestUser:
-    return await users.create()
-
-
-@pytest.fixture
-async def post(blog: Blog, owner: TestUser) -> dict[str, Any]:
-    return await blog.post(owner, title="Tagged")
 
 
 async def read(client: AsyncClient, post: dict[str, Any], if_none_match: str | bytes) -> Response:

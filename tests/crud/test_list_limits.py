@@ -6,7 +6,6 @@ import itertools
 import math
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,6 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
-    event,
     func,
 )
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -46,7 +44,7 @@ from app.main import create_app
 from app.models.comment import Comment, CommentCreate, CommentPublic, CommentUpdate, comments
 from app.models.post import posts
 from tests.conftest import Serve
-from tests.crud.conftest import Blog
+from tests.crud.conftest import Blog, counted_statements
 from tests.crud.formats import assert_problem, error_locs
 from tests.factories import TestUser, UserFactory
 
@@ -59,27 +57,6 @@ ABSENT = 10**6  # ids no row has
 @pytest.fixture
 async def alice(users: UserFactory) -> TestUser:
     return await users.create()
-
-
-@contextmanager
-def sent_sql(app: FastAPI) -> Iterator[list[str]]:
-    """The SQL of every statement the app sends, on either database's path."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    def observe(sql: str, _connection: int) -> None:
-        statements.append(sql)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    app.state.db.observers.append(observe)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        app.state.db.observers.remove(observe)
 
 
 def ids(response: Any) -> list[int]:
@@ -163,7 +140,7 @@ async def test_in_lists_of_every_length_share_one_statement(
     app: FastAPI, client: AsyncClient, alice: TestUser, blog: Blog
 ) -> None:
     made = [(await blog.post(alice))["id"] for _ in range(3)]
-    with sent_sql(app) as statements:
+    with counted_statements(app) as statements:
         for length in (1, 2, 3, 7, 50, SETTINGS.MAX_IN_VALUES):
             wanted = made[:length]
             values = [*wanted, *range(ABSENT, ABSENT + length - len(wanted))]
@@ -187,7 +164,7 @@ async def test_in_lists_match_values_as_the_column_stores_them(
     shapes: dict[str, set[str]] = {}
 
     async def listed(**params: str) -> list[int]:
-        with sent_sql(app) as statements:
+        with counted_statements(app) as statements:
             response = await client.get(
                 POSTS, params={"sort": "id", **params}, headers=alice.headers
             )

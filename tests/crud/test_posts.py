@@ -1,17 +1,15 @@
 """The generated posts resource: every row of the CRUD contract, on posts."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.models.post import Post
-from tests.crud.conftest import Blog
+from tests.crud.conftest import Blog, counted_statements
 from tests.crud.formats import assert_problem, assert_utc, error_locs
 from tests.factories import UserFactory
 
@@ -46,28 +44,6 @@ async def stored_version(app: FastAPI, post_id: int) -> int:
 
 async def total_posts(client: AsyncClient) -> int:
     return (await client.get(POSTS)).json()["total"]  # type: ignore[no-any-return]
-
-
-@contextmanager
-def counted_statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every statement the app sends: on the SQLAlchemy engine and on the driver path."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    def observe(sql: str, _connection: int) -> None:
-        if sql != "END":
-            statements.append(sql)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    app.state.db.observers.append(observe)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        app.state.db.observers.remove(observe)
 
 
 # create
