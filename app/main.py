@@ -4,17 +4,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi_offline import FastAPIOffline
 
 from app.api import health
 from app.api.router import include_api, openapi_tags
+from app.core.api_pages import install_api_pages
 from app.core.config import Settings, get_settings
 from app.core.database import Database
 from app.core.db_errors import install_database_error_handlers
-from app.core.errors import add_problem_schemas, install_error_handlers
+from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.core.openapi import api_info
+from app.core.openapi import api_info, build_openapi
 
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After"]
 ALLOWED_HEADERS = [
@@ -44,8 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await db.close()
 
-    app = FastAPIOffline(
+    app = FastAPI(
         **api_info(settings),
+        openapi_url=None,  # served by install_api_pages, with the assets on disk
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=openapi_tags(),
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
@@ -53,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_database_error_handlers(app)
-    app.openapi = lambda: app.openapi_schema or add_problem_schemas(FastAPI.openapi(app))  # type: ignore[method-assign]  # FastAPI's documented override
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
+    install_api_pages(app)
     app.include_router(health.router)
     include_api(app)
     if settings.CORS_ORIGINS:

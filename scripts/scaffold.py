@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
+from app.core.examples import FORMAT_EXAMPLES
+from app.crud.docs import article, words
 from app.crud.resource import Read, Resource, Write
 
 TYPES = ("str", "text", "int", "float", "bool", "date", "datetime", "decimal", "uuid")
@@ -200,6 +202,24 @@ ANNOTATIONS = {
 }
 
 
+def example(spec: FieldSpec) -> Any:
+    """The example `/docs` shows for the field; the developer replaces it with a real one."""
+    examples: dict[str, Any] = {
+        "str": f"Example {words(spec.name)}",
+        "text": f"Some {words(spec.name)}, in a sentence or two.",
+        "int": 3,
+        "float": 2.5,
+        "bool": True,
+        "date": FORMAT_EXAMPLES["date"],
+        "datetime": FORMAT_EXAMPLES["date-time"],
+        "decimal": "19.99",
+        "uuid": FORMAT_EXAMPLES["uuid"],
+        "fk": 1,
+    }
+    value = examples[spec.kind]
+    return value[: spec.max_length] if isinstance(value, str) and spec.max_length else value
+
+
 def field_line(spec: FieldSpec, *, update: bool = False, table: bool = False) -> str:
     """One field of Base (default), Update (all optional) or the table (references)."""
     optional = spec.optional or update
@@ -225,12 +245,23 @@ def field_line(spec: FieldSpec, *, update: bool = False, table: bool = False) ->
                 arguments.append("unique=True")
             if spec.index:
                 arguments.append("index=True")
+        arguments.append(f'schema_extra={{"examples": [{example(spec)!r}]}}')
     annotation = ANNOTATIONS[spec.kind] + (" | None" if optional else "")
-    if arguments == ["default=None"]:
-        return f"    {spec.name}: {annotation} = None"
     if arguments:
         return f"    {spec.name}: {annotation} = Field({', '.join(arguments)})"
     return f"    {spec.name}: {annotation}"
+
+
+def table_docstring(spec: ResourceSpec) -> list[str]:
+    """The table class's docstring, which describes the resource's tag in `/docs`."""
+    described = [
+        article(words(f.target_name or f.name) if f.kind == "fk" else words(f.name))
+        for f in spec.fields
+    ]
+    summary = f"{words(spec.table).capitalize()}: each has {', '.join(described)}."
+    if spec.owner:
+        summary += " A row belongs to the user who creates it."
+    return ['    """' + "\n".join(textwrap.wrap(summary, 88, subsequent_indent="    ")) + '"""']
 
 
 SUPERUSERS_ONLY = """\
@@ -301,7 +332,7 @@ def render_module(spec: ResourceSpec) -> str:
     if datetimes:
         lines += ["", aware]
     lines += ["", "", f"class {Class}({Class}Base, Versioned, table=True):"]
-    lines += [f'    __tablename__ = "{spec.table}"', ""]
+    lines += [*table_docstring(spec), "", f'    __tablename__ = "{spec.table}"', ""]
     lines.append("    id: int | None = Field(default=None, primary_key=True)")
     if spec.owner:
         lines.append(

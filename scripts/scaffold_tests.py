@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
+from app.crud.docs import words
 from app.crud.resource import Read, Resource, Write
 from scripts.scaffold import (
     DEFAULT_MAX_LENGTH,
@@ -18,6 +19,7 @@ from scripts.scaffold import (
     ResourceSpec,
     SpecError,
     command_lines,
+    example,
     literal,
 )
 
@@ -235,8 +237,13 @@ async def test_search(client: AsyncClient, users: UserFactory) -> None:
 
 DOCUMENTED = """
 async def test_documented(client: AsyncClient) -> None:
-    paths = (await client.get("/openapi.json")).json()["paths"]
-    assert {URL, URL + "/{item_id}"} <= set(paths)
+    spec = (await client.get("/openapi.json")).json()
+    assert {URL, URL + "/{item_id}"} <= set(spec["paths"])
+    [tag] = [tag for tag in spec["tags"] if tag["name"] == "$plural"]
+    assert tag["description"].startswith("$described: each has")
+    create = spec["paths"][URL]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    properties = spec["components"]["schemas"][create["$$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {name: properties[name]["examples"] for name in FIELDS} == $examples
 """
 
 
@@ -370,5 +377,11 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
     if spec.search:  # upper case: the search ignores case
         needle = str(sample(spec.by_name[spec.search[0]])).split()[-1].upper()
         blocks.append(Template(SEARCH).substitute(needle=repr(needle)))
-    blocks.append(DOCUMENTED)
+    examples = {f.name: [example(f)] for f in scalars}
+    described = words(spec.table).capitalize()
+    blocks.append(
+        Template(DOCUMENTED).substitute(
+            plural=spec.plural, described=described, examples=literal(examples)
+        )
+    )
     return "\n\n\n".join(block.strip("\n") for block in blocks) + "\n"

@@ -1,16 +1,18 @@
 """The OpenAPI document of the generated resources is good enough to generate a typed client."""
 
+from http import HTTPStatus
 from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
 
+from app.core.errors import PROBLEM_MEDIA_TYPE, STATUS_SLUGS
 from app.crud.params import filter_params
 from app.crud.resource import Resource, registry
 from tests.crud.formats import PAGE_FIELDS
 
 API = "/api/v1"
-PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # operation -> (method, path below /api/v1/<plural>)
 GENERATED = {
@@ -75,7 +77,9 @@ def test_the_nested_comment_list_is_documented(spec: dict[str, Any]) -> None:
     flat_params = [param["name"] for param in flat["parameters"]]
     nested_params = [param["name"] for param in nested["parameters"] if param["in"] == "query"]
     assert nested_params == flat_params
-    assert nested["responses"]["404"]["content"] == PROBLEM_CONTENT
+    assert nested["responses"]["404"]["content"]["application/problem+json"]["schema"] == (
+        PROBLEM_SCHEMA
+    )
 
 
 @pytest.mark.parametrize("prefix", ["Post", "Comment"])
@@ -154,13 +158,22 @@ def test_errors_of_generated_operations_are_documented(
         assert statuses <= set(responses), (resource.plural, name)
 
 
-def test_every_4xx_response_uses_the_problem_schema(spec: dict[str, Any]) -> None:
+def test_every_error_response_is_a_problem_with_an_example_of_its_status(
+    spec: dict[str, Any],
+) -> None:
     seen = 0
     for method, path, item in operations(spec):
         for status, response in item["responses"].items():
-            if status.startswith("4"):
-                assert response["content"] == PROBLEM_CONTENT, (method, path, status)
+            if status[0] in "45":
+                where = (method, path, status)
+                [(media_type, content)] = response["content"].items()
+                assert (media_type, content["schema"]) == (PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA)
+                example = content["example"]
+                assert example["status"] == int(status), where
+                assert example["title"] == HTTPStatus(int(status)).phrase, where
+                assert example["type"] == f"/problems/{STATUS_SLUGS[int(status)]}", where
+                assert example["detail"] and example["detail"] != example["title"], where
                 seen += 1
-    assert seen > 50
+    assert seen > 100
     problem = spec["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail"} <= set(problem["required"])

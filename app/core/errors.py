@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
@@ -35,6 +35,21 @@ STATUS_SLUGS = {
     503: "service-unavailable",
 }
 
+# The `detail` of each status's example in `/docs`: what the API answers most often with it.
+EXAMPLE_DETAILS = {
+    400: "Malformed entity tag in a conditional header",
+    401: "Not authenticated",
+    403: "You may not change this post",
+    404: "Post 42 not found",
+    409: "A record with this value already exists",
+    412: "Post 42 has changed since the given If-Match tag",
+    413: "The request body is larger than 1048576 bytes",
+    422: "The request is not valid",
+    429: "Too many failed logins; try again later",
+    503: "The database is not reachable; retry shortly",
+}
+EXAMPLE_ERRORS = [{"loc": ["body", "title"], "msg": "Field required", "type": "missing"}]
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,11 +62,11 @@ class ErrorItem(BaseModel):
 class Problem(BaseModel):
     """The body of every error response."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[ErrorItem] | None = None
+    type: str = Field(examples=["/problems/not-found"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=[EXAMPLE_DETAILS[404]])
+    errors: list[ErrorItem] | None = Field(default=None, examples=[EXAMPLE_ERRORS])
 
 
 class ProblemError(Exception):
@@ -124,14 +139,12 @@ def field_error(field: str, msg: str, type_: str) -> dict[str, Any]:
     return {"loc": ["body", field], "msg": msg, "type": type_}
 
 
-def problem_response(
+def problem_body(
     status: int,
     detail: str,
-    *,
     slug: str | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (slug or STATUS_SLUGS.get(status, "error")),
         "title": HTTPStatus(status).phrase,
@@ -140,6 +153,18 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    return body
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = problem_body(status, detail, slug, errors)
     return JSONResponse(body, status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -200,10 +225,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting errors with the problem schema."""
-    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    """OpenAPI `responses=` entries documenting errors with the problem schema and an example
+    of each status's own problem type."""
     return {
-        status: {"description": HTTPStatus(status).phrase, "content": content}
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": problem_body(
+                        status,
+                        EXAMPLE_DETAILS.get(status, HTTPStatus(status).phrase),
+                        errors=EXAMPLE_ERRORS if status == 422 else None,
+                    ),
+                }
+            },
+        }
         for status in statuses
     }
 

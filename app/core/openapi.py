@@ -1,4 +1,5 @@
-"""The front matter of `/openapi.json`: title, version, description, contact and license.
+"""The OpenAPI document: its front matter (title, version, description, contact, license) and
+the finishing passes over FastAPI's output (problem schemas, examples).
 
 The description is Markdown in `openapi.md` beside this module; its `$NAME` placeholders are
 settings, so the limits it states are the ones this deployment enforces.
@@ -8,7 +9,11 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from fastapi import FastAPI
+
 from app.core.config import Settings
+from app.core.errors import add_problem_schemas
+from app.core.examples import add_examples
 
 TITLE = "CRUD backend API"
 VERSION = "1.0.0"
@@ -35,3 +40,10 @@ def api_info(settings: Settings) -> dict[str, Any]:
         if settings.API_LICENSE_URL:
             info["license_info"]["url"] = settings.API_LICENSE_URL
     return info
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """`app.openapi`: FastAPI's document, finished once and kept."""
+    if not app.openapi_schema:
+        app.openapi_schema = add_examples(add_problem_schemas(FastAPI.openapi(app)))
+    return app.openapi_schema

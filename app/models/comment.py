@@ -11,7 +11,11 @@ from app.models.post import Post, posts, visible_posts
 
 
 class CommentBase(SQLModel):
-    body: str = Field(min_length=1, max_length=2_000)
+    body: str = Field(
+        min_length=1,
+        max_length=2_000,
+        schema_extra={"examples": ["Congratulations on the launch!"]},
+    )
 
 
 class Comment(CommentBase, Versioned, table=True):
@@ -37,7 +41,12 @@ class CommentCreate(CommentBase):
 class CommentUpdate(SQLModel):
     model_config = input_config()
 
-    body: str | None = Field(default=None, min_length=1, max_length=2_000)
+    body: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2_000,
+        schema_extra={"examples": ["Congratulations on the launch!"]},
+    )
 
 
 class CommentPublic(CommentBase):

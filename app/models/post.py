@@ -10,8 +10,16 @@ from app.models.user import User
 
 
 class PostBase(SQLModel):
-    title: str = Field(min_length=1, max_length=200)
-    content: str = Field(default="", max_length=10_000)
+    title: str = Field(
+        min_length=1, max_length=200, schema_extra={"examples": ["Shipping our first release"]}
+    )
+    content: str = Field(
+        default="",
+        max_length=10_000,
+        schema_extra={
+            "examples": ["Two weeks of beta feedback, and what we changed because of it."]
+        },
+    )
     published: bool = True
 
 
@@ -54,8 +62,19 @@ class PostCreate(PostBase):
 class PostUpdate(SQLModel):
     model_config = input_config()
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    content: str | None = Field(default=None, max_length=10_000)
+    title: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        schema_extra={"examples": ["Shipping our first release"]},
+    )
+    content: str | None = Field(
+        default=None,
+        max_length=10_000,
+        schema_extra={
+            "examples": ["Two weeks of beta feedback, and what we changed because of it."]
+        },
+    )
     published: bool | None = None
 
 

@@ -25,8 +25,10 @@ def _check_password(password: str) -> str:
 
 
 class UserBase(SQLModel):
-    email: EmailStr = Field(max_length=255)
-    full_name: str | None = Field(default=None, max_length=255)
+    email: EmailStr = Field(max_length=255, schema_extra={"examples": ["ada@example.com"]})
+    full_name: str | None = Field(
+        default=None, max_length=255, schema_extra={"examples": ["Ada Lovelace"]}
+    )
 
     _lower_email = field_validator("email")(_lower)
     _no_nul_name = field_validator("full_name")(_no_nul)
@@ -50,7 +52,7 @@ class User(UserBase, Timestamps, table=True):
 class UserCreate(UserBase):
     model_config = input_config()
 
-    password: str = Field(min_length=8)
+    password: str = Field(min_length=8, schema_extra={"examples": ["correct-horse-battery-staple"]})
 
     _check_password = field_validator("password")(_check_password)
 
@@ -60,8 +62,12 @@ class UserUpdateBase(SQLModel):
 
     model_config = input_config()
 
-    email: EmailStr = Field(default=None, max_length=255)
-    full_name: str | None = Field(default=None, max_length=255)
+    email: EmailStr = Field(
+        default=None, max_length=255, schema_extra={"examples": ["ada@example.com"]}
+    )
+    full_name: str | None = Field(
+        default=None, max_length=255, schema_extra={"examples": ["Ada Lovelace"]}
+    )
 
     _lower_email = field_validator("email")(_lower)
     _no_nul_name = field_validator("full_name")(_no_nul)
@@ -80,7 +86,7 @@ class UserUpdate(UserUpdateBase):
 class UserPublic(UserBase):
     id: int
     is_active: bool
-    is_superuser: bool
+    is_superuser: bool = Field(schema_extra={"examples": [False]})
     created_at: datetime
     updated_at: datetime
 
@@ -117,10 +123,12 @@ class RefreshToken(SQLModel, table=True):
 
 
 class TokenPair(SQLModel):
-    access_token: str
-    refresh_token: str
+    access_token: str = Field(
+        schema_extra={"examples": ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln"]}
+    )
+    refresh_token: str = Field(schema_extra={"examples": ["kq3Vv0Yc4Z9x2bNw7LrT1sHd8mFjPa6E"]})
     token_type: str = "bearer"
-    expires_in: int
+    expires_in: int = Field(schema_extra={"examples": [1800]})  # seconds
 
 
 class LoginTokens(TokenPair):

@@ -72,6 +72,8 @@ def test_trusted_proxy_sets_scheme_host_and_client(web: Web) -> None:
     assert page.status_code == 200
     assert page.headers["Link"].startswith("<https://api.example.com/api/v1/users?")
     assert 'rel="next"' in page.headers["Link"]
+    spec = httpx.get(f"{web.base_url}/openapi.json", headers=FORWARDED, timeout=10).json()
+    assert spec["servers"] == [{"url": "https://api.example.com"}]
 
 
 def test_untrusted_peer_cannot_forge_them(web: Web) -> None:
@@ -79,6 +81,9 @@ def test_untrusted_peer_cannot_forge_them(web: Web) -> None:
     assert response.status_code == 201
     assert response.headers["Location"].startswith("http://api.example.com/api/v1/users/")
     assert web.service.access_line("untrusted-peer")["client"] == "127.0.0.2"
+    with client_from("127.0.0.2") as client:
+        spec = client.get(f"{web.base_url}/openapi.json", headers=FORWARDED).json()
+    assert spec["servers"] == [{"url": "http://api.example.com"}]
 
 
 def test_the_heroku_recipe_counts_the_address_the_router_appended(

@@ -183,7 +183,10 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
     assert "_add_books.py" in scaffolded.stdout
     assert "alembic upgrade head && scripts/test tests/crud/test_books.py" in scaffolded.stdout
     assert "from app.models import book as book" in (project / "app/models/__init__.py").read_text()
-    assert "write=Write.SUPERUSER," in (project / "app/models/book.py").read_text()
+    book = (project / "app/models/book.py").read_text()
+    assert "write=Write.SUPERUSER," in book
+    assert '"""Books: each has a title' in book  # the tag's description in /docs
+    assert 'schema_extra={"examples": ["Example title"]}' in book
     assert "_add_notes.py" in run("scripts/new_resource.py", *NOTE).stdout
 
     run("-m", "alembic", "upgrade", "head")

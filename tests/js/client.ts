@@ -1,0 +1,34 @@
+// A frontend's use of the types openapi-typescript generates from /openapi.json (api.d.ts is
+// written beside this file by tests/test_typescript_client.py). tsc --strict must accept it,
+// and each @ts-expect-error must still be an error: the types are precise, not `any`.
+import type { components, operations, paths } from "./api";
+
+type PostPage = paths["/api/v1/posts"]["get"]["responses"][200]["content"]["application/json"];
+type Post = components["schemas"]["PostPublic"];
+type NewPost = paths["/api/v1/posts"]["post"]["requestBody"]["content"]["application/json"];
+type Problem = components["schemas"]["Problem"];
+type ListQuery = NonNullable<operations["posts-list"]["parameters"]["query"]>;
+
+export function titles(page: PostPage): string[] {
+  const total: number | null = page.total;
+  return page.items.map((post: Post) => `${post.title} (${post.votes}, of ${total})`);
+}
+
+export function owner(post: Post): string | null | undefined {
+  return post.owner.full_name;
+}
+
+export const draft: NewPost = { title: "Shipping our first release", published: false };
+export const query: ListQuery = { limit: 20, sort: "-created_at", cursor: "opaque" };
+
+export function describe(problem: Problem): string {
+  const status: number = problem.status;
+  return `${problem.type}: ${problem.detail} (${status})`;
+}
+
+// @ts-expect-error a post's title is a string
+export const wrongType: NewPost = { title: 42 };
+// @ts-expect-error Create schemas forbid unknown fields, and so does the type
+export const unknownField: NewPost = { title: "x", owner_id: 7 };
+// @ts-expect-error votes is a number
+export const votes: string = ({} as Post).votes;
