@@ -70,6 +70,12 @@ class ResourceSpec:
     command: str = ""
 
     def __post_init__(self) -> None:
+        names = {spec.name for spec in self.fields}
+        for spec in self.fields:
+            if spec.kind == "fk" and relation_name(spec) in names:
+                raise SpecError(
+                    f"{spec.name}: its relation is named {relation_name(spec)!r}, a field already"
+                )
         if self.user_references and self.write is not Write.SUPERUSER:
             raise SpecError(
                 f"{', '.join(self.user_references)}: only superusers may set a user reference "
@@ -252,12 +258,38 @@ def field_line(spec: FieldSpec, *, update: bool = False, table: bool = False) ->
     return f"    {spec.name}: {annotation}"
 
 
+def related_model(spec: FieldSpec) -> tuple[str, str]:
+    """(module, class) of the table model a reference points at."""
+    target = spec.target
+    assert target is not None
+    if target.resource is None:
+        return "app.models.user", "User"
+    assert target.module is not None
+    return target.module, target.resource.table.__name__
+
+
+def relation_name(spec: FieldSpec) -> str:
+    return spec.name.removesuffix("_id")
+
+
+def relationship_line(spec: FieldSpec, resource: ResourceSpec) -> str:
+    """The SQLModel `Relationship()` beside a reference's column: `post_id` -> `post`."""
+    model = related_model(spec)[1]
+    annotation = f"{model} | None" if spec.optional else model
+    assert spec.target is not None
+    same_table = [f for f in resource.fields if f.target and f.target.table == spec.target.table]
+    # Two references to one table: SQLAlchemy must be told which column each one follows.
+    kwargs = (
+        f'sa_relationship_kwargs={{"foreign_keys": "{resource.class_name}.{spec.name}"}}'
+        if len(same_table) > 1
+        else ""
+    )
+    return f"    {relation_name(spec)}: {annotation} = Relationship({kwargs})"
+
+
 def table_docstring(spec: ResourceSpec) -> list[str]:
     """The table class's docstring, which describes the resource's tag in `/docs`."""
-    described = [
-        article(words(f.target_name or f.name) if f.kind == "fk" else words(f.name))
-        for f in spec.fields
-    ]
+    described = [article(words(relation_name(f))) for f in spec.fields]
     summary = f"{words(spec.table).capitalize()}: each has {', '.join(described)}."
     if spec.owner:
         summary += " A row belongs to the user who creates it."
@@ -287,7 +319,7 @@ def render_module(spec: ResourceSpec) -> str:
         imports.append("from pydantic import field_validator")
     if "text" in kinds:
         imports.append("from sqlalchemy import Text")
-    imports.append("from sqlmodel import Field, SQLModel")
+    imports.append(f"from sqlmodel import Field, {'Relationship, ' if references else ''}SQLModel")
     imports.append("")
     if datetimes:
         imports.append("from app.core.db import UTCDateTime")
@@ -304,6 +336,9 @@ def render_module(spec: ResourceSpec) -> str:
     for parent in parents:
         assert parent.target and parent.target.module and parent.target.variable
         modules.setdefault(parent.target.module, set()).add(parent.target.variable)
+    for reference in references:
+        module, model = related_model(reference)
+        modules.setdefault(module, set()).add(model)
     for module, variables in sorted(modules.items()):
         imports.append(f"from {module} import {', '.join(sorted(variables))}")
 
@@ -339,6 +374,9 @@ def render_module(spec: ResourceSpec) -> str:
             '    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)'
         )
     lines += [field_line(f, table=True) for f in references]
+    if references:
+        lines.append("")
+        lines += [relationship_line(f, spec) for f in references]
     lines += [
         "",
         "",

@@ -1,6 +1,6 @@
 """What a read returns: the row's columns, each embed's columns, and the ETag's parts.
 
-An embed (a post's owner) is a LEFT JOIN whose columns come back labelled
+An embed (a default expansion: a post's owner) is a LEFT JOIN whose columns come back labelled
 `<embed>__<column>`, plus a digest of those columns for the ETag; `shape` nests them
 back under the embed's name.
 """
@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select
 from app.core.database import Row
 from app.core.digest import ShownDigest
 from app.crud.etag import format_etag
+from app.crud.relations import default_expansions
 from app.crud.resource import Resource
 
 EMBED_SEPARATOR = "__"
@@ -23,7 +24,7 @@ class Projection:
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
         self.table = resource.sa_table
-        self.embeds = {embed.name: embed for embed in resource.embeds}
+        self.embeds = {embed.name: embed for embed in default_expansions(resource)}
         self.public_fields = [
             name
             for name in resource.public.model_fields
@@ -32,7 +33,7 @@ class Projection:
         self.from_clause, self.columns = self.joined(self.table)
         # Per embed: the digest of its shown columns, for conditional writes to compare.
         self.stamps: list[ColumnElement[int]] = []
-        for embed in resource.embeds:
+        for embed in self.embeds.values():
             source = embed.sa_table.alias()
             found = (
                 select(ShownDigest(source.c.id, *(source.c[name] for name in embed.columns)))
@@ -51,7 +52,7 @@ class Projection:
         """
         from_clause: FromClause = base
         columns: list[ColumnElement[Any]] = list(base.c)
-        for embed in self.resource.embeds:
+        for embed in self.embeds.values():
             alias = embed.sa_table.alias(embed.name)
             from_clause = from_clause.outerjoin(alias, base.c[embed.local_key] == alias.c.id)
             columns += [
@@ -82,7 +83,7 @@ class Projection:
                 page.c[PRESENT_PREFIX + embed.name],
                 *(page.c[f"{embed.name}{EMBED_SEPARATOR}{name}"] for name in embed.columns),
             ).label(STAMP_PREFIX + embed.name)
-            for embed in self.resource.embeds
+            for embed in self.embeds.values()
         ]
         return [*page.c, *stamps]
 
@@ -99,5 +100,5 @@ class Projection:
         return item
 
     def etag(self, row: Row) -> str:
-        stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.resource.embeds)
+        stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.embeds.values())
         return format_etag(row["version"], stamps)

@@ -15,6 +15,7 @@ from pydantic_core import to_json
 
 from app.crud.fields import without_none
 from app.crud.pagination import page_model
+from app.crud.relations import default_expansions
 from app.crud.resource import Resource
 
 
@@ -38,7 +39,7 @@ def _plain(model: type[BaseModel], names: tuple[str, ...]) -> bool:
 
 def is_plain_projection(resource: Resource) -> bool:
     """Whether `Repository.shape` already gives the Public schema's JSON, field for field."""
-    embeds = {embed.name: embed for embed in resource.embeds}
+    embeds = {embed.name: embed for embed in default_expansions(resource)}
     public = resource.public
     if not _plain(
         public,

@@ -59,17 +59,16 @@ class Viewer:
 
 
 @dataclass(frozen=True)
-class Embed:
-    """Columns of a joined table nested into reads under `name` (e.g. the post's owner)."""
+class Expand:
+    """A relation of the table model (a SQLModel `Relationship()`) that reads may nest.
 
-    name: str
-    table: type[SQLModel]
-    local_key: str
-    columns: tuple[str, ...]
+    `schema` is what a nested row shows: a public profile for users, never their email.
+    A `default` expansion is in every read (a post's `owner`).
+    """
 
-    @property
-    def sa_table(self) -> Table:
-        return table_of(self.table)
+    name: str  # the Relationship attribute of the table model
+    schema: type[SQLModel]
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class Resource:
     sort_fields: tuple[str, ...] | None = None
     search_fields: tuple[str, ...] = ()
     visibility: Visibility | None = None
-    embeds: tuple[Embed, ...] = ()
+    expand: tuple[Expand, ...] = ()
     parents: tuple[Parent, ...] = ()
     operations: frozenset[str] = OPERATIONS
     default_sort: str = "id"

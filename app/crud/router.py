@@ -63,7 +63,7 @@ class ResourceRoutes:
         self.representation = Representation(resource)
         self.query = ListQuery(resource)
         self.planner = ListPlanner(resource)
-        self.embeds = len(resource.embeds)
+        self.embeds = len(self.repository.projection.embeds)
         self.read_viewer = viewers.optional if resource.read is Read.PUBLIC else viewers.required
         self.write_viewer = viewers.required
         self.router = APIRouter(prefix=f"/{resource.plural}", tags=[resource.plural])

@@ -140,14 +140,14 @@ class ResourceStatements:
         # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
         # sorts every matching row.
         rows = (
-            self.projection.select(stamps=not self.resource.embeds)
+            self.projection.select(stamps=not self.projection.embeds)
             .where(*where)
             .order_by(*keyset.order_by(self.table, plan.sort))
             .add_columns(count.scalar_subquery().label("_total"))
             .limit(bindparam(binds.LIMIT, type_=Integer))
             .offset(bindparam(binds.OFFSET, type_=Integer))
         )
-        if not self.resource.embeds:
+        if not self.projection.embeds:
             return OffsetStatements(rows, count, matching)
         # The embeds' ETag digests over the page alone, in the page's order.
         page = rows.subquery("page")

@@ -3,11 +3,12 @@ from typing import Annotated
 
 from pydantic import Strict
 from sqlalchemy import ColumnElement
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, Relationship, SQLModel, col, select
 
 from app.crud.resource import Parent, Resource, Viewer, register
 from app.crud.table import Versioned, input_config
 from app.models.post import Post, posts, visible_posts
+from app.models.user import User
 
 
 class CommentBase(SQLModel):
@@ -30,6 +31,9 @@ class Comment(CommentBase, Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE", index=True)
     author_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+
+    post: Post = Relationship(back_populates="comments")
+    author: User = Relationship()
 
 
 class CommentCreate(CommentBase):

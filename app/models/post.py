@@ -1,12 +1,16 @@
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Index, Text, and_, or_
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, Relationship, SQLModel, col
 
 from app.core.db import UTCDateTime, utcnow
-from app.crud.resource import Embed, Resource, Viewer, register
+from app.crud.resource import Expand, Resource, Viewer, register
 from app.crud.table import Versioned, input_config
-from app.models.user import User
+from app.models.user import User, UserProfile
+
+if TYPE_CHECKING:
+    from app.models.comment import Comment
 
 
 class PostBase(SQLModel):
@@ -43,6 +47,9 @@ class Post(PostBase, Versioned, table=True):
     # Kept by database triggers on post_votes (see the migration), so cascades stay exact.
     votes: int = Field(default=0)
 
+    owner: User = Relationship()
+    comments: list["Comment"] = Relationship(back_populates="post")
+
 
 class PostVote(SQLModel, table=True):
     """One vote per (post, user); there is no /votes resource, only routes on posts
@@ -78,15 +85,10 @@ class PostUpdate(SQLModel):
     published: bool | None = None
 
 
-class PostOwner(SQLModel):
-    id: int
-    full_name: str | None
-
-
 class PostPublic(PostBase):
     id: int
     owner_id: int
-    owner: PostOwner
+    owner: UserProfile
     votes: int
     created_at: datetime
     updated_at: datetime
@@ -110,7 +112,7 @@ posts = register(
         search_fields=("title", "content"),
         sort_fields=("created_at", "votes", "id", "owner_id"),
         visibility=visible_posts,
-        embeds=(Embed("owner", User, "owner_id", ("id", "full_name")),),
+        expand=(Expand("owner", UserProfile, default=True),),
         default_sort="-created_at",
         count_limit=10_000,
     )

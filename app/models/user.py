@@ -83,6 +83,13 @@ class UserUpdate(UserUpdateBase):
     is_superuser: bool = Field(default=None)
 
 
+class UserProfile(SQLModel):
+    """What others see of a user where a resource nests one (a post's owner): never the email."""
+
+    id: int
+    full_name: str | None = Field(schema_extra={"examples": ["Ada Lovelace"]})
+
+
 class UserPublic(UserBase):
     id: int
     is_active: bool

@@ -66,6 +66,7 @@ def scaffolded(monkeypatch: pytest.MonkeyPatch) -> list[ResourceSpec]:
         (["Thing", "name:str", "--write", "owner"], "need --owner"),
         (["Thing", "size:int", "--search", "size"], "search fields are str or text"),
         (["Thing"], "give at least one field"),
+        (["Thing", "post:str", "post:fk"], "its relation is named 'post', a field already"),
     ],
 )
 def test_refusals_name_the_problem_and_write_nothing(
@@ -117,6 +118,19 @@ def test_user_references_need_superuser_writes(
     assert main(["Thing", "editor_id:user:fk"]) == 0
     why = "# Superusers only: a user reference answers 422 missing-reference"
     assert why in render_module(scaffolded[-1])  # beside the policy, for whoever edits it
+
+
+def test_two_references_to_one_table_say_which_column_each_follows(
+    scaffolded: list[ResourceSpec],
+) -> None:
+    assert main(["Review", "editor_id:user:fk", "reviewer_id:user:fk?"]) == 0
+    module = render_module(scaffolded[0])
+    editor = (
+        'editor: User = Relationship(sa_relationship_kwargs={"foreign_keys": "Review.editor_id"})'
+    )
+    assert f"    {editor}\n" in module
+    assert '"foreign_keys": "Review.reviewer_id"' in module
+    assert '"""Reviews: each has an editor, a reviewer."""' in module
 
 
 def test_field_specs() -> None:
@@ -187,7 +201,11 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
     assert "write=Write.SUPERUSER," in book
     assert '"""Books: each has a title' in book  # the tag's description in /docs
     assert 'schema_extra={"examples": ["Example title"]}' in book
+    # Each reference gets its SQLModel Relationship (issue 14); alembic check below sees no drift.
+    assert "    post: Post | None = Relationship()\n" in book
+    assert "    editor: User | None = Relationship()\n" in book
     assert "_add_notes.py" in run("scripts/new_resource.py", *NOTE).stdout
+    assert "    book: Book = Relationship()\n" in (project / "app/models/note.py").read_text()
 
     run("-m", "alembic", "upgrade", "head")
     checked = run("-m", "alembic", "check")
