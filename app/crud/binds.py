@@ -31,11 +31,6 @@ def tag_version(index: int) -> str:
     return f"tag_{index}"
 
 
-def tag_stamp(index: int, position: int) -> str:
-    """The embed stamp at `position` in the `index`-th If-Match tag."""
-    return f"tag_{index}_{position}"
-
-
 def column_value(column: str) -> str:
     """A value written to `column`."""
     return f"v_{column}"

@@ -1,19 +1,17 @@
 """Conditional writes: the row a write may touch, with `If-Match` checked in the same WHERE.
 
 An UPDATE or DELETE targets the row by id, visible to and writable by the caller, and (with
-`If-Match`) carrying one of the tags' versions and embed digests. When it touches nothing,
-`explain_refusal` says why: 404, then 403, then 412.
+`If-Match`) carrying one of the tags' versions (the record's own part of a tag, app.crud.etag).
+When it touches nothing, `explain_refusal` says why: 404, then 403, then 412.
 """
 
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Integer,
     Select,
-    and_,
     bindparam,
     false,
     or_,
@@ -24,23 +22,20 @@ from app.core.database import Connection
 from app.core.errors import Forbidden, NotFound, PreconditionFailed
 from app.crud import binds
 from app.crud.access import Access, ViewerKind, symbolic_viewer, viewer_kind
-from app.crud.etag import Tag
-from app.crud.projection import Projection
 from app.crud.resource import Viewer
 
 # How many If-Match tags a write checks (that changes the SQL); None: no If-Match.
 TagCount = int | None
 
 
-def tag_count(tags: Sequence[Tag] | None) -> TagCount:
+def tag_count(tags: Sequence[int] | None) -> TagCount:
     return None if tags is None else len(tags)
 
 
 class ConditionalWrites:
-    def __init__(self, access: Access, projection: Projection) -> None:
+    def __init__(self, access: Access) -> None:
         self.access = access
-        self.projection = projection
-        self.table = projection.table
+        self.table = access.resource.sa_table
         self.refusals: dict[Hashable, Select[Any]] = {}
 
     def target(self, kind: ViewerKind, tags: TagCount) -> list[ColumnElement[bool]]:
@@ -58,20 +53,15 @@ class ConditionalWrites:
         return clauses
 
     @staticmethod
-    def target_values(item_id: int, viewer: Viewer, tags: Sequence[Tag] | None) -> dict[str, Any]:
+    def target_values(item_id: int, viewer: Viewer, tags: Sequence[int] | None) -> dict[str, Any]:
         values = {binds.ITEM_ID: item_id, binds.VIEWER_ID: viewer.id}
-        for index, tag in enumerate(tags or ()):
-            values[binds.tag_version(index)] = tag.version
-            for position, stamp in enumerate(tag.stamps):
-                values[binds.tag_stamp(index, position)] = stamp
+        for index, version in enumerate(tags or ()):
+            values[binds.tag_version(index)] = version
         return values
 
     def _matches(self, index: int) -> ColumnElement[bool]:
-        """The `index`-th If-Match tag: the version and each embed's digest."""
-        parts = [self.table.c.version == bindparam(binds.tag_version(index), type_=Integer)]
-        for position, stamp in enumerate(self.projection.stamps):
-            parts.append(stamp == bindparam(binds.tag_stamp(index, position), type_=BigInteger))
-        return and_(*parts)
+        """The `index`-th If-Match tag's version."""
+        return self.table.c.version == bindparam(binds.tag_version(index), type_=Integer)
 
     async def explain_refusal(self, connection: Connection, item_id: int, viewer: Viewer) -> None:
         """A conditional write touched nothing: raise why (404, then 403, then 412)."""

@@ -27,8 +27,9 @@ CREATES = {
 ETAG = "The response carries the {singular}'s `ETag`."
 IF_NONE_MATCH = "With `If-None-Match` naming the current `ETag`, the answer is 304 without a body."
 IF_MATCH = (
-    "With `If-Match`, the write happens only if the {singular} still has that `ETag` "
-    "(else 412 `precondition-failed`, nothing changed); without it the last writer wins."
+    "With `If-Match`, the write happens only if the {singular} itself is still as that `ETag` "
+    "names it (nested rows are not compared; else 412 `precondition-failed`, nothing changed); "
+    "without it the last writer wins."
 )
 IDEMPOTENCY = (
     "An `Idempotency-Key` header makes retries safe: the same key and body within 24 hours "

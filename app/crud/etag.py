@@ -1,26 +1,21 @@
-"""Strong ETags that a conditional write can check in its own WHERE clause.
+"""Strong ETags: the record's own version, plus a digest per expanded relation.
 
-A tag is the row's `version` plus, per embed, a digest of the embedded row's shown columns
-(`app.core.digest`; 0 when there is none): every change to what a read shows gives a new tag,
-nothing it does not show (an owner's password change) does, and every part can be compared
-by SQL, so `If-Match` is checked atomically by the write itself.
+A tag is the row's `version` plus, per expansion, a digest of the nested row's shown columns
+(`app.core.digest`; 0 when there is none): every change to what a read shows gives a new tag
+(so `If-None-Match` never answers 304 for stale nested data), and nothing it does not show (an
+owner's password change) does. `If-Match` compares the record's own part, the version, in the
+write's own WHERE clause: a write changes the record, not the rows nested into its reads, so
+another user renaming themselves does not make an edit of their post stale.
 """
 
 import re
-from dataclasses import dataclass
 
 from app.core.errors import BadRequest
 
 MAX_VERSION = 2**31 - 1
 MAX_STAMP = 2**60 - 1
 _ENTITY_TAG = re.compile(r'^(W/)?"([^"]*)"$')
-_OUR_TAG = re.compile(r"^\d{1,20}(\.\d{1,20})*$")  # ours: a version and embed digests
-
-
-@dataclass(frozen=True)
-class Tag:
-    version: int
-    stamps: tuple[int, ...]
+_OUR_TAG = re.compile(r"^\d{1,20}(\.\d{1,20})*$")  # ours: a version and expansion digests
 
 
 def format_etag(version: int, stamps: tuple[int | None, ...]) -> str:
@@ -47,18 +42,19 @@ def none_match(header: str | None, current: str) -> bool:
     return any(f'"{opaque}"' == current for _weak, opaque in _entity_tags(header))
 
 
-def parse_if_match(header: str | None, embeds: int) -> list[Tag] | None:
-    """The tags an `If-Match` accepts; None when absent or `*` (any current row)."""
+def parse_if_match(header: str | None) -> list[int] | None:
+    """The record versions an `If-Match` accepts; None when absent or `*` (any current row)."""
     if header is None or header.strip() == "*":
         return None
     tags = []
     # A weak tag matches too: ours name a version of the record, not bytes, and a gzipping
     # proxy (nginx) turns every tag it compresses into a weak one.
     for _weak, opaque in _entity_tags(header):
-        parts = opaque.split(".")
-        if not _OUR_TAG.match(opaque) or len(parts) != embeds + 1:
+        if not _OUR_TAG.match(opaque):
             continue  # not one of our tags: it can never match
-        version, *stamps = (int(part) for part in parts)
+        # Any number of expansion digests (a read's `expand` decides how many); a part out of
+        # range was never one of our tags, so it matches nothing.
+        version, *stamps = (int(part) for part in opaque.split("."))
         if version <= MAX_VERSION and all(stamp <= MAX_STAMP for stamp in stamps):
-            tags.append(Tag(version, tuple(stamps)))
+            tags.append(version)
     return tags

@@ -7,7 +7,7 @@ back under the embed's name.
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select
+from sqlalchemy import ColumnElement, FromClause, Select, Table, select
 
 from app.core.database import Row
 from app.core.digest import ShownDigest
@@ -31,16 +31,6 @@ class Projection:
             if name in self.embeds or name in self.table.c
         ]
         self.from_clause, self.columns = self.joined(self.table)
-        # Per embed: the digest of its shown columns, for conditional writes to compare.
-        self.stamps: list[ColumnElement[int]] = []
-        for embed in self.embeds.values():
-            source = embed.sa_table.alias()
-            found = (
-                select(ShownDigest(source.c.id, *(source.c[name] for name in embed.columns)))
-                .where(source.c.id == self.table.c[embed.local_key])
-                .scalar_subquery()
-            )
-            self.stamps.append(func.coalesce(found, 0))
 
     def joined(
         self, base: Table | FromClause, stamps: bool = True

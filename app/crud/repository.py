@@ -19,7 +19,6 @@ from app.core.errors import NotFound
 from app.crud import binds, idempotency
 from app.crud.access import Access, viewer_kind
 from app.crud.conditional import tag_count
-from app.crud.etag import Tag
 from app.crud.integrity import missing_reference, name_missing_reference, reject_nul, reject_nulls
 from app.crud.plan import ListQuery
 from app.crud.projection import Projection
@@ -179,7 +178,7 @@ class Repository:
         item_id: int,
         changes: Item,
         viewer: Viewer,
-        tags: Sequence[Tag] | None = None,
+        tags: Sequence[int] | None = None,
     ) -> tuple[Item, str]:
         """Apply `changes` atomically: the If-Match check is part of the UPDATE's WHERE."""
         reject_nulls(self.table, changes)
@@ -203,7 +202,7 @@ class Repository:
         return self.projection.shape(row), self.projection.etag(row)
 
     async def delete(
-        self, db: Database, item_id: int, viewer: Viewer, tags: Sequence[Tag] | None = None
+        self, db: Database, item_id: int, viewer: Viewer, tags: Sequence[int] | None = None
     ) -> None:
         statement = self.statements.delete(viewer_kind(viewer), tag_count(tags))
         values = self.conditional.target_values(item_id, viewer, tags)

@@ -63,7 +63,6 @@ class ResourceRoutes:
         self.representation = Representation(resource)
         self.query = ListQuery(resource)
         self.planner = ListPlanner(resource)
-        self.embeds = len(self.repository.projection.embeds)
         self.read_viewer = viewers.optional if resource.read is Read.PUBLIC else viewers.required
         self.write_viewer = viewers.required
         self.router = APIRouter(prefix=f"/{resource.plural}", tags=[resource.plural])
@@ -265,7 +264,7 @@ class ResourceRoutes:
             if_match: IfMatch = None,
         ) -> Any:
             changes = cast(BaseModel, data).model_dump(exclude_unset=partial)
-            tags = parse_if_match(if_match, self.embeds)
+            tags = parse_if_match(if_match)
             db = database(request)
             item, etag = await self.repository.update(db, item_id, changes, viewer, tags)
             return json_response(self.representation.item(item), etag=etag)
@@ -287,7 +286,7 @@ class ResourceRoutes:
             viewer: Writer,
             if_match: IfMatch = None,
         ) -> None:
-            tags = parse_if_match(if_match, self.embeds)
+            tags = parse_if_match(if_match)
             await self.repository.delete(database(request), item_id, viewer, tags)
 
 

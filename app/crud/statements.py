@@ -70,7 +70,7 @@ class ResourceStatements:
         self.resource = resource
         self.access = access
         self.projection = projection
-        self.conditional = ConditionalWrites(access, projection)
+        self.conditional = ConditionalWrites(access)
         self.table = projection.table
         self.pk = self.table.c.id
         self.shapes: LRUCache[Hashable, Any] = LRUCache(MAX_SHAPE_BYTES)
