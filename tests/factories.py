@@ -35,12 +35,19 @@ class UserFactory:
         self.client = client
 
     async def create(
-        self, *, superuser: bool = False, email: str | None = None, login: bool = True
+        self,
+        *,
+        superuser: bool = False,
+        email: str | None = None,
+        login: bool = True,
+        full_name: str | None = None,
     ) -> TestUser:
         email = email or f"user{next(_counter)}@example.com"
         if superuser:
             async with self.app.state.sessionmaker() as session:
-                data = UserCreate(email=email, password=DEFAULT_PASSWORD, full_name="Admin")
+                data = UserCreate(
+                    email=email, password=DEFAULT_PASSWORD, full_name=full_name or "Admin"
+                )
                 created = await create_user(
                     session, data, rounds=get_settings().BCRYPT_ROUNDS, is_superuser=True
                 )
@@ -49,7 +56,11 @@ class UserFactory:
         else:
             response = await self.client.post(
                 "/api/v1/auth/register",
-                json={"email": email, "password": DEFAULT_PASSWORD, "full_name": "Test User"},
+                json={
+                    "email": email,
+                    "password": DEFAULT_PASSWORD,
+                    "full_name": full_name or "Test User",
+                },
             )
             assert response.status_code == 201, response.text
             user_id = response.json()["id"]

@@ -50,10 +50,11 @@ def _sqlite(element: ShownDigest, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(CASE WHEN {present} IS NULL THEN 0 ELSE {digest} END)"
 
 
-def _digest(text: str) -> int:
+def digest_text(text: str) -> int:
+    """The same 60-bit digest, of a text made in Python (the rows a to-many relation nests)."""
     return int(hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:HEX_DIGITS], 16)
 
 
 def register_sqlite_functions(connection: Any) -> None:
     """On a new SQLite connection (the DB-API one SQLAlchemy's connect event gives)."""
-    connection.create_function(SQLITE_FUNCTION, 1, _digest, deterministic=True)
+    connection.create_function(SQLITE_FUNCTION, 1, digest_text, deterministic=True)

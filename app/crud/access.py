@@ -5,8 +5,10 @@ viewer's id enters them as the `viewer_id` bind parameter.
 """
 
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, true
+from sqlalchemy import ColumnElement, FromClause, Integer, and_, bindparam, false, true
+from sqlalchemy.orm import aliased
 
 from app.core.errors import Forbidden
 from app.crud import binds
@@ -41,15 +43,25 @@ class Access:
         table = resource.sa_table
         self.owner = table.c[resource.owner_field] if resource.owner_field else None
 
-    def visible(self, viewer: Viewer) -> ColumnElement[bool]:
-        """Rows this viewer may see at all; the rest behave as if they did not exist."""
+    def visible(self, viewer: Viewer, alias: FromClause | None = None) -> ColumnElement[bool]:
+        """Rows this viewer may see at all; the rest behave as if they did not exist.
+
+        Of the table itself, or of an `alias` of it (a related row joined into a read).
+        """
         if viewer.is_superuser:
             return true()
         clauses: list[ColumnElement[bool]] = []
-        if self.resource.read is Read.OWNER and self.owner is not None:
-            clauses.append(self.owner == viewer.id if viewer.id is not None else false())
+        if self.resource.read is not Read.PUBLIC and viewer.id is None:
+            # Its routes already answer 401; this is for its rows nested into another's reads.
+            clauses.append(false())
+        owner: ColumnElement[Any] | None = self.owner
+        if alias is not None and self.owner is not None:
+            owner = alias.c[self.owner.key]
+        if self.resource.read is Read.OWNER and owner is not None:
+            clauses.append(owner == viewer.id if viewer.id is not None else false())
         if self.resource.visibility is not None:
-            rule = self.resource.visibility(self.resource.table, viewer)
+            table = self.resource.table if alias is None else aliased(self.resource.table, alias)
+            rule = self.resource.visibility(table, viewer)
             if rule is not None:
                 clauses.append(rule)
         return and_(true(), *clauses)

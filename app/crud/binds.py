@@ -9,6 +9,7 @@ VIEWER_ID = "viewer_id"
 LIMIT = "limit"
 OFFSET = "offset"
 SEARCH = "q"
+PARENT_IDS = "parent_ids"  # the parents whose children a to-many relation nests
 
 
 def filter_value(param: str, index: int | None = None) -> str:

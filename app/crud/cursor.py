@@ -19,11 +19,12 @@ class InvalidCursor(ValueError):
 
 
 def query_fingerprint(resource: str, params: Mapping[str, Any], scope: Mapping[str, Any]) -> str:
-    """What a cursor is valid for: resource, sort, filters, search, scope (not the position)."""
+    """What a cursor is valid for: resource, sort, filters, search, scope (not the position,
+    nor what each row nests)."""
     shape = {
         key: value
         for key, value in params.items()
-        if key not in ("limit", "offset", "cursor") and value is not None
+        if key not in ("limit", "offset", "cursor", "expand", "fields") and value is not None
     }
     text = json.dumps([resource, shape, dict(scope)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

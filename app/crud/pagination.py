@@ -24,9 +24,9 @@ class Page(BaseModel, Generic[ItemT]):
     next_cursor: str | None = None
 
 
-def page_model(item_model: type[BaseModel]) -> type[Page[Any]]:
+def page_model(item_model: type[BaseModel], name: str | None = None) -> type[Page[Any]]:
     """`Page[PostPublic]` named `PostList` in the OpenAPI document."""
-    name = item_model.__name__.removesuffix("Public") + "List"
+    name = name or item_model.__name__.removesuffix("Public") + "List"
     return create_model(name, __base__=Page[item_model])  # type: ignore[valid-type]  # a runtime type
 
 

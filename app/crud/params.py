@@ -9,6 +9,7 @@ MAX_OFFSET (the database reads and drops every row it skips; deeper pages use cu
 at most MAX_IN_VALUES values in an `__in` list.
 """
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi.exceptions import RequestValidationError
@@ -24,11 +25,14 @@ from pydantic import (
 from starlette.datastructures import QueryParams
 
 from app.core.errors import Unprocessable
+from app.crud.expand import expand_parameter
 from app.crud.fields import python_type
 from app.crud.filters import filter_params
 from app.crud.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.crud.plan import parse_sort
+from app.crud.relations import Relations
 from app.crud.resource import Resource
+from app.crud.sparse import fields_parameter
 
 
 def _split_commas(value: Any) -> Any:
@@ -37,6 +41,7 @@ def _split_commas(value: Any) -> Any:
 
 
 def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
+    """The list's parameters; `expand` is checked against the relations later (expand.py)."""
     sort_fields = resource.sort_fields or ()
     filters = filter_params(resource)
     fields: dict[str, Any] = {
@@ -67,6 +72,10 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
             ),
         ),
     }
+    names = Annotated[list[str], BeforeValidator(_split_commas)] | None
+    if resource.expand:  # both checked later, against the relations and the item model
+        fields["expand"] = (names, Field(None, description="Related rows to nest"))
+    fields["fields"] = (names, Field(None, description="Only these properties"))
     if resource.search_fields:
         description = "Case-insensitive search in " + ", ".join(resource.search_fields)
         fields["q"] = (str | None, Field(None, max_length=200, description=description))
@@ -119,7 +128,12 @@ def _inline_refs(schema: Any, definitions: dict[str, Any]) -> Any:
 class ListQuery:
     """Parses and documents the query string of a resource's list routes."""
 
-    def __init__(self, resource: Resource) -> None:
+    def __init__(
+        self,
+        resource: Resource,
+        relations: Relations,
+        selectable: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.model = list_params_model(resource, resource.default_sort)
         schema = self.model.model_json_schema()
         definitions = schema.get("$defs", {})
@@ -134,12 +148,17 @@ class ListQuery:
                 **({"description": field.description} if field.description else {}),
             }
             for name, field in self.model.model_fields.items()
+            if name not in ("expand", "fields")
         ]
+        if resource.expand:
+            self.openapi_parameters.append(expand_parameter(relations))
+        if selectable is not None:
+            self.openapi_parameters.append(fields_parameter(selectable))
         self.repeatable = {
             name
             for name, (_, operator) in filter_params(resource).items()
             if operator.value == "list"
-        }
+        } | {"expand", "fields"}
 
     def parse(self, query: QueryParams, max_offset: int, max_in_values: int) -> dict[str, Any]:
         """The validated parameters, defaults included; 422 as FastAPI words it otherwise,

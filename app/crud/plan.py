@@ -10,6 +10,7 @@ from typing import Any
 
 from app.crud import binds
 from app.crud.access import ViewerKind, viewer_kind
+from app.crud.expand import NO_EXPANSION, Expansion
 from app.crud.filters import Condition, condition_values, escape_like, filter_params, sent_condition
 from app.crud.integrity import reject_nul
 from app.crud.resource import Resource, Viewer
@@ -30,6 +31,7 @@ class ListPlan:
     scope: tuple[str, ...]  # columns pinned to one value (a nested list's parent id)
     # A cursor page: which of the cursor's sort values are NULL. None: an offset page.
     keyset: tuple[bool, ...] | None
+    expand: tuple[str, ...] = ()  # the requested to-one relations (joined into the page)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class ListQuery:
     values: dict[str, Any]  # bind values, by the names in app.crud.binds
     limit: int
     offset: int  # 0 on cursor pages
+    expansion: Expansion = NO_EXPANSION
 
 
 def parse_sort(value: str, allowed: Sequence[str]) -> list[SortKey]:
@@ -80,6 +83,7 @@ class ListPlanner:
         viewer: Viewer,
         scope: Mapping[str, Any],
         after: Sequence[Any] | None = None,
+        expansion: Expansion = NO_EXPANSION,
     ) -> ListQuery:
         reject_nul(params, "query")
         conditions = []
@@ -112,5 +116,6 @@ class ListPlanner:
             sort=sort_keys(self.resource, params["sort"]),
             scope=tuple(scope),
             keyset=keyset,
+            expand=expansion.to_one,
         )
-        return ListQuery(plan, values, limit, offset)
+        return ListQuery(plan, values, limit, offset, expansion)

@@ -1,18 +1,21 @@
-"""What a read returns: the row's columns, each embed's columns, and the ETag's parts.
+"""What a read returns: the row's columns, its to-one relations' columns, and the ETag's parts.
 
-An embed (a default expansion: a post's owner) is a LEFT JOIN whose columns come back labelled
-`<embed>__<column>`, plus a digest of those columns for the ETag; `shape` nests them
-back under the embed's name.
+A to-one relation (a default one such as a post's owner, or one a request names in `expand`)
+is a LEFT JOIN whose columns come back labelled `<relation>__<column>`, plus a digest of those
+columns for the ETag; `shape` nests them back under the relation's name. A related row the
+viewer may not read is not joined: the relation is `null`.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, Table, select
+from sqlalchemy import ColumnElement, FromClause, Select, Table, and_, select
 
 from app.core.database import Row
 from app.core.digest import ShownDigest
+from app.crud.access import Access, ViewerKind, symbolic_viewer
 from app.crud.etag import format_etag
-from app.crud.relations import default_expansions
+from app.crud.relations import Relations, ToOne
 from app.crud.resource import Resource
 
 EMBED_SEPARATOR = "__"
@@ -20,31 +23,49 @@ STAMP_PREFIX = "_stamp_"
 PRESENT_PREFIX = "_present_"
 
 
+def nested(row: Row, embed: ToOne) -> dict[str, Any] | None:
+    """A to-one relation's labelled columns as an object; None when no row was joined."""
+    value = {column: row[f"{embed.name}{EMBED_SEPARATOR}{column}"] for column in embed.columns}
+    return value if any(item is not None for item in value.values()) else None
+
+
 class Projection:
-    def __init__(self, resource: Resource) -> None:
+    def __init__(self, resource: Resource, relations: Relations) -> None:
         self.resource = resource
+        self.relations = relations
         self.table = resource.sa_table
-        self.embeds = {embed.name: embed for embed in default_expansions(resource)}
+        self.defaults = tuple(relations.to_one[name] for name in relations.defaults)
+        self.default_embeds = {embed.name: embed for embed in self.defaults}
         self.public_fields = [
             name
             for name in resource.public.model_fields
-            if name in self.embeds or name in self.table.c
+            if name in relations.defaults or name in self.table.c
         ]
-        self.from_clause, self.columns = self.joined(self.table)
+
+    def embeds(self, to_one: Sequence[str] = ()) -> tuple[ToOne, ...]:
+        """The default to-one relations, then the requested ones."""
+        return (*self.defaults, *(self.relations.to_one[name] for name in to_one))
 
     def joined(
-        self, base: Table | FromClause, stamps: bool = True
+        self,
+        base: Table | FromClause,
+        kind: ViewerKind,
+        to_one: Sequence[str] = (),
+        stamps: bool = True,
     ) -> tuple[FromClause, list[ColumnElement[Any]]]:
         """FROM clause and columns of a read over `base` (the table, or the rows a write
-        returned): its columns, each embed's columns and the embed's stamp for the ETag.
+        returned): its columns, each to-one relation's columns and its stamp for the ETag.
 
-        Without `stamps`, each embed's presence (its id) instead, for `stamped` to digest later.
+        Without `stamps`, each relation's presence (its id) instead, for `stamped` to digest.
         """
         from_clause: FromClause = base
         columns: list[ColumnElement[Any]] = list(base.c)
-        for embed in self.embeds.values():
+        for embed in self.embeds(to_one):
             alias = embed.sa_table.alias(embed.name)
-            from_clause = from_clause.outerjoin(alias, base.c[embed.local_key] == alias.c.id)
+            on = base.c[embed.local_key] == alias.c.id
+            if embed.target is not None:
+                on = and_(on, Access(embed.target).visible(symbolic_viewer(kind), alias))
+            from_clause = from_clause.outerjoin(alias, on)
             columns += [
                 alias.c[name].label(f"{embed.name}{EMBED_SEPARATOR}{name}")
                 for name in embed.columns
@@ -56,13 +77,13 @@ class Projection:
                 columns.append(alias.c.id.label(PRESENT_PREFIX + embed.name))
         return from_clause, columns
 
-    def select(self, stamps: bool = True) -> Select[Any]:
-        from_clause, columns = (
-            (self.from_clause, self.columns) if stamps else self.joined(self.table, stamps=False)
-        )
+    def select(
+        self, kind: ViewerKind, to_one: Sequence[str] = (), stamps: bool = True
+    ) -> Select[Any]:
+        from_clause, columns = self.joined(self.table, kind, to_one, stamps)
         return select(*columns).select_from(from_clause)
 
-    def stamped(self, page: FromClause) -> list[ColumnElement[Any]]:
+    def stamped(self, page: FromClause, to_one: Sequence[str] = ()) -> list[ColumnElement[Any]]:
         """The columns of rows read without stamps (`select(stamps=False)`), with the stamps.
 
         An offset page digests only the rows it returns this way: in one SELECT the database
@@ -73,22 +94,25 @@ class Projection:
                 page.c[PRESENT_PREFIX + embed.name],
                 *(page.c[f"{embed.name}{EMBED_SEPARATOR}{name}"] for name in embed.columns),
             ).label(STAMP_PREFIX + embed.name)
-            for embed in self.embeds.values()
+            for embed in self.embeds(to_one)
         ]
         return [*page.c, *stamps]
 
-    def shape(self, row: Row) -> dict[str, Any]:
-        """A flat row with labelled embed columns -> the Public schema's fields, in its order."""
+    def shape(self, row: Row, to_one: Sequence[str] = ()) -> dict[str, Any]:
+        """A flat row with labelled relation columns -> the Public schema's fields, in its
+        order, then the requested to-one relations."""
         item = {}
         for name in self.public_fields:
-            embed = self.embeds.get(name)
-            if embed is None:
-                item[name] = row[name]
-                continue
-            nested = {column: row[f"{name}{EMBED_SEPARATOR}{column}"] for column in embed.columns}
-            item[name] = nested if any(v is not None for v in nested.values()) else None
+            embed = self.default_embeds.get(name)
+            item[name] = row[name] if embed is None else nested(row, embed)
+        for name in to_one:
+            item[name] = nested(row, self.relations.to_one[name])
         return item
 
-    def etag(self, row: Row) -> str:
-        stamps = tuple(row[STAMP_PREFIX + embed.name] for embed in self.embeds.values())
-        return format_etag(row["version"], stamps)
+    def stamps(self, row: Row, to_one: Sequence[str] = ()) -> tuple[int, ...]:
+        return tuple(row[STAMP_PREFIX + embed.name] or 0 for embed in self.embeds(to_one))
+
+    def etag(self, row: Row, to_one: Sequence[str] = (), more: Sequence[int] = ()) -> str:
+        """The record's version, then a digest per to-one relation, then `more` (the to-many
+        relations' digests)."""
+        return format_etag(row["version"], (*self.stamps(row, to_one), *more))

@@ -18,10 +18,13 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.crud import binds, idempotency
 from app.crud.access import Access, viewer_kind
+from app.crud.children import Children
 from app.crud.conditional import tag_count
+from app.crud.expand import NO_EXPANSION, Expansion
 from app.crud.integrity import missing_reference, name_missing_reference, reject_nul, reject_nulls
 from app.crud.plan import ListQuery
 from app.crud.projection import Projection
+from app.crud.relations import resolve
 from app.crud.resource import Resource, Viewer
 from app.crud.statements import OffsetStatements, ResourceStatements
 
@@ -50,7 +53,9 @@ class Repository:
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
         self.access = Access(resource)
-        self.projection = Projection(resource)
+        self.relations = resolve(resource)
+        self.projection = Projection(resource, self.relations)
+        self.children = Children(self.relations)
         self.statements = ResourceStatements(resource, self.access, self.projection)
         self.conditional = self.statements.conditional
         self.table = self.projection.table
@@ -58,16 +63,26 @@ class Repository:
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def get(self, db: Database, item_id: int, viewer: Viewer) -> tuple[Item, str]:
+    async def get(
+        self, db: Database, item_id: int, viewer: Viewer, expansion: Expansion = NO_EXPANSION
+    ) -> tuple[Item, str]:
         """The representation and its ETag; 404 when missing or invisible to the viewer."""
-        statement = self.statements.get(viewer_kind(viewer))
+        statement = self.statements.get(viewer_kind(viewer), expansion.to_one)
         async with db.connect() as connection:
             row = await connection.row(
                 statement, {binds.ITEM_ID: item_id, binds.VIEWER_ID: viewer.id}
             )
-        if row is None:
-            raise NotFound(f"{self.resource.name} {item_id} not found")
-        return self.projection.shape(row), self.projection.etag(row)
+            if row is None:
+                raise NotFound(f"{self.resource.name} {item_id} not found")
+            return await self._represent(connection, row, viewer, expansion)
+
+    async def _represent(
+        self, connection: Connection, row: Row, viewer: Viewer, expansion: Expansion
+    ) -> tuple[Item, str]:
+        """One row as its representation, with the relations asked for, and its ETag."""
+        item = self.projection.shape(row, expansion.to_one)
+        [digests] = await self.children.nest(connection, [item], viewer, expansion)
+        return item, self.projection.etag(row, expansion.to_one, digests)
 
     async def require_visible(self, connection: Connection, item_id: int, viewer: Viewer) -> None:
         """404 unless the row exists and the viewer may see it."""
@@ -87,7 +102,7 @@ class Repository:
         A cursor page (`plan.keyset`) has no total. Past the resource's `count_limit` the
         total is the planner's estimate (`PageRows.estimated`).
         """
-        plan, values = query.plan, query.values
+        plan, values, expansion = query.plan, query.values, query.expansion
         async with db.connect() as connection:
             if parent is not None:
                 await parent.repository.require_visible(connection, parent.item_id, viewer)
@@ -99,8 +114,10 @@ class Repository:
             else:
                 total, estimated, rows = await self._offset_page(connection, query)
                 more = len(rows) == query.limit if estimated else query.offset + len(rows) < total
+            items = [self.projection.shape(row, expansion.to_one) for row in rows]
+            await self.children.nest(connection, items, viewer, expansion)
         last_key = [rows[-1][key.field] for key in plan.sort] if rows and more else None
-        return PageRows([self.projection.shape(row) for row in rows], total, last_key, estimated)
+        return PageRows(items, total, last_key, estimated)
 
     async def _offset_page(
         self, connection: Connection, query: ListQuery
@@ -144,6 +161,7 @@ class Repository:
         values: Item,
         viewer: Viewer,
         key: idempotency.Key | None = None,
+        expansion: Expansion = NO_EXPANSION,
     ) -> tuple[Item, str]:
         """Insert a row; with an Idempotency-Key, a retry returns the first result."""
         reject_nul(values, "body")
@@ -165,9 +183,11 @@ class Repository:
                 lambda: self.statements.insert(names),
                 {binds.column_value(name): value for name, value in values.items()},
                 values,
+                viewer,
+                expansion.to_one,
             )
             assert row is not None
-            item, etag = self.projection.shape(row), self.projection.etag(row)
+            item, etag = await self._represent(connection, row, viewer, expansion)
             if key is not None:
                 await idempotency.remember(connection, key, item, etag)
         return item, etag
@@ -179,6 +199,7 @@ class Repository:
         changes: Item,
         viewer: Viewer,
         tags: Sequence[int] | None = None,
+        expansion: Expansion = NO_EXPANSION,
     ) -> tuple[Item, str]:
         """Apply `changes` atomically: the If-Match check is part of the UPDATE's WHERE."""
         reject_nulls(self.table, changes)
@@ -195,11 +216,13 @@ class Repository:
                 lambda: self.statements.update(kind, names, count),
                 values,
                 changes,
+                viewer,
+                expansion.to_one,
             )
             if row is None:
                 await self.conditional.explain_refusal(connection, item_id, viewer)
-        assert row is not None
-        return self.projection.shape(row), self.projection.etag(row)
+            assert row is not None
+            return await self._represent(connection, row, viewer, expansion)
 
     async def delete(
         self, db: Database, item_id: int, viewer: Viewer, tags: Sequence[int] | None = None
@@ -228,10 +251,15 @@ class Repository:
         build: Callable[[], Insert | Update],
         params: Mapping[str, Any],
         values: Mapping[str, Any],
+        viewer: Viewer,
+        to_one: tuple[str, ...],
     ) -> Row | None:
-        """Run the INSERT/UPDATE `build()` makes and read back the result (None: no row)."""
+        """Run the INSERT/UPDATE `build()` makes and read back the result (None: no row),
+        with the to-one relations `to_one` as the writer sees them."""
+        kind = viewer_kind(viewer)
+        params = {**params, binds.VIEWER_ID: viewer.id}
         if connection.dialect_name == "postgresql":
-            return await connection.row(self.statements.written(key, build), params)
+            return await connection.row(self.statements.written(key, build, kind, to_one), params)
         try:
             written = await connection.row(self.statements.written_id(key, build), params)
         except IntegrityError as error:
@@ -239,5 +267,7 @@ class Repository:
             raise
         if written is None:
             return None
-        read = self.statements.get(viewer_kind(Viewer(id=None, is_superuser=True)))
-        return await connection.row(read, {binds.ITEM_ID: written["id"]})
+        read = self.statements.read_back(kind, to_one)
+        return await connection.row(
+            read, {binds.ITEM_ID: written["id"], binds.VIEWER_ID: viewer.id}
+        )

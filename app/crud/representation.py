@@ -10,13 +10,14 @@ are validated and dumped through the model.
 
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 from pydantic_core import to_json
 
 from app.crud.fields import without_none
 from app.crud.pagination import page_model
-from app.crud.relations import default_expansions
+from app.crud.relations import Relations, ToOne, default_expansions, resolve
 from app.crud.resource import Resource
+from app.crud.sparse import FieldSet, selectable, trim
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -54,21 +55,70 @@ def is_plain_projection(resource: Resource) -> bool:
     return True
 
 
+def _optional_to_one(relations: Relations) -> dict[str, ToOne]:
+    return {
+        name: relation
+        for name, relation in relations.to_one.items()
+        if name not in relations.defaults
+    }
+
+
+def expanded_model(
+    resource: Resource, relations: Relations, to_many: bool = True
+) -> type[BaseModel]:
+    """The Public schema, plus each relation `expand` may nest as an optional property: what
+    a read answers, as typed clients see it. Without `to_many`: the model of a resource's rows
+    nested in another's to-many relation (only their to-one relations)."""
+    fields: dict[str, Any] = {
+        name: (relation.schema | None, Field(None, description=f"With `expand={name}`"))
+        for name, relation in _optional_to_one(relations).items()
+    }
+    for name, many in relations.to_many.items() if to_many else ():
+        child = expanded_model(many.child, resolve(many.child), to_many=False)
+        described = f"With `expand={name}`: the first {many.max_items}"
+        fields[name] = (list[child] | None, Field(None, description=described))  # type: ignore[valid-type]  # a runtime type
+        fields[many.total] = (int | None, Field(None, description=f"With `expand={name}`"))
+    if not fields:
+        return resource.public
+    # Named as the Public schema it extends (which no route then uses): clients keep its name.
+    nested = not to_many and relations.to_many
+    name = resource.public.__name__ + ("Nested" if nested else "")
+    if name not in _MODELS:
+        _MODELS[name] = create_model(name, __base__=resource.public, **fields)
+    return _MODELS[name]
+
+
+_MODELS: dict[str, type[BaseModel]] = {}  # one class per name: FastAPI names schemas by class
+
+
 class Representation:
     """Writes one item or one page of a resource as JSON bytes."""
 
-    def __init__(self, resource: Resource) -> None:
-        self.list_model = page_model(resource.public)
-        self.plain = is_plain_projection(resource)
-        self.item_adapter = TypeAdapter(resource.public)
+    def __init__(self, resource: Resource, relations: Relations) -> None:
+        self.item_model = expanded_model(resource, relations)
+        self.list_model = page_model(self.item_model, f"{resource.name}List")
+        self.plain = is_plain_projection(resource) and all(
+            is_plain_projection(many.child) for many in relations.to_many.values()
+        )
+        self.item_adapter = TypeAdapter(self.item_model)
         self.page_adapter = TypeAdapter(self.list_model)
+        self.selectable = selectable(self.item_model)  # what `fields` may name
 
-    def item(self, item: dict[str, Any]) -> bytes:
-        if self.plain:
-            return to_json(item)
-        return self.item_adapter.dump_json(self.item_adapter.validate_python(item))
+    # exclude_unset: the relations a request did not expand are absent, not null.
+    def item(self, item: dict[str, Any], fieldset: FieldSet | None = None) -> bytes:
+        if not self.plain:
+            model = self.item_adapter.validate_python(item)
+            if fieldset is None:
+                return self.item_adapter.dump_json(model, exclude_unset=True)
+            item = self.item_adapter.dump_python(model, mode="json", exclude_unset=True)
+        return to_json(item if fieldset is None else trim(item, fieldset))
 
-    def page(self, body: dict[str, Any]) -> bytes:
-        if self.plain:
-            return to_json(body)
-        return self.page_adapter.dump_json(self.page_adapter.validate_python(body))
+    def page(self, body: dict[str, Any], fieldset: FieldSet | None = None) -> bytes:
+        if not self.plain:
+            model = self.page_adapter.validate_python(body)
+            if fieldset is None:
+                return self.page_adapter.dump_json(model, exclude_unset=True)
+            body = self.page_adapter.dump_python(model, mode="json", exclude_unset=True)
+        if fieldset is not None:
+            body = {**body, "items": [trim(item, fieldset) for item in body["items"]]}
+        return to_json(body)

@@ -60,15 +60,18 @@ class Viewer:
 
 @dataclass(frozen=True)
 class Expand:
-    """A relation of the table model (a SQLModel `Relationship()`) that reads may nest.
+    """A relation of the table model (a SQLModel `Relationship()`) that reads may nest, when a
+    request names it in `expand=` or, for a `default` one, always (a post's `owner`).
 
-    `schema` is what a nested row shows: a public profile for users, never their email.
-    A `default` expansion is in every read (a post's `owner`).
+    `schema` is what a nested row shows: by default the related resource's Public schema (its
+    own columns); a public profile for users, never their email. A to-many relation nests at
+    most `max_items` rows, in the child resource's default sort, beside `<name>_total`.
     """
 
     name: str  # the Relationship attribute of the table model
-    schema: type[SQLModel]
+    schema: type[SQLModel] | None = None
     default: bool = False
+    max_items: int = 20
 
 
 @dataclass(frozen=True)

@@ -4,27 +4,23 @@ The endpoints are closures whose annotations are the resource's runtime schemas,
 validates and documents them; keep `from __future__ import annotations` out of this module.
 """
 
-from collections.abc import Mapping
 from typing import Annotated, Any, TypeAlias, cast
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel
 
-from app.core.database import Database
 from app.core.errors import problem_responses
 from app.crud import docs, idempotency
-from app.crud.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.crud.etag import none_match, parse_if_match
-from app.crud.fields import python_type
-from app.crud.pagination import set_cursor_link, set_page_headers
-from app.crud.params import ListQuery
-from app.crud.plan import ListPlanner, sort_keys
+from app.crud.expand import Expansion, expand_parameter, parse_expand
+from app.crud.listing import Listing
 from app.crud.repository import ParentScope, Repository
 from app.crud.representation import Representation
 from app.crud.resource import Read, Resource, Viewer, ViewerDeps
+from app.crud.responses import database, json_response
+from app.crud.sparse import fields_parameter, parse_fields
 
 MAX_ID = 2**31 - 1
-JSON = "application/json"
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id")]
 IfMatch = Annotated[
     str | None, Header(description="Write only if the record still has this ETag (else 412)")
@@ -44,28 +40,27 @@ READ_ERRORS = (401,)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 422)
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def json_response(body: bytes, status_code: int = 200, etag: str | None = None) -> Response:
-    headers = {"ETag": etag} if etag else None
-    return Response(body, status_code=status_code, media_type=JSON, headers=headers)
-
-
 class ResourceRoutes:
     """The generated routes of one resource and the pieces they share."""
 
     def __init__(self, resource: Resource, viewers: ViewerDeps) -> None:
         self.resource = resource
         self.repository = Repository(resource)
-        self.representation = Representation(resource)
-        self.query = ListQuery(resource)
-        self.planner = ListPlanner(resource)
+        self.relations = self.repository.relations
+        self.representation = Representation(resource, self.relations)
+        self.listing = Listing(resource, self.repository, self.representation)
+        # `expand` on get and writes too (the list documents it with its other parameters).
+        expand = [expand_parameter(self.relations)] if resource.expand else []
+        self.expand_docs = {"parameters": expand} if expand else None
+        fields = fields_parameter(self.representation.selectable)
+        self.read_docs = {"parameters": [*expand, fields]}
         self.read_viewer = viewers.optional if resource.read is Read.PUBLIC else viewers.required
         self.write_viewer = viewers.required
         self.router = APIRouter(prefix=f"/{resource.plural}", tags=[resource.plural])
+
+    def expansion(self, request: Request) -> Expansion:
+        """The relations a get or write request asks its answer to nest."""
+        return parse_expand(request.query_params.getlist("expand"), self.relations)
 
     def build(self) -> list[APIRouter]:
         """The resource's router, plus one per nested list it declares."""
@@ -90,53 +85,6 @@ class ResourceRoutes:
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def list_page(
-        self,
-        request: Request,
-        viewer: Viewer,
-        scope: Mapping[str, Any] | None = None,
-        parent: ParentScope | None = None,
-    ) -> Response:
-        """The list contract: offset or cursor pages, total, `X-Total-Count` and `Link`."""
-        settings = request.app.state.settings
-        params = self.query.parse(request.query_params, settings.MAX_OFFSET, settings.MAX_IN_VALUES)
-        scope = scope or {}
-        secret = settings.SECRET_KEY
-        fingerprint = query_fingerprint(self.resource.plural, params, scope)
-        after = None
-        if params["cursor"] is not None:
-            sort = sort_keys(self.resource, params["sort"])
-            kinds = [python_type(self.resource, key.field) for key in sort]
-            after = decode_cursor(params["cursor"], fingerprint, secret, kinds)
-        query = self.planner.plan(params, viewer, scope, after)
-        page = await self.repository.page(database(request), query, viewer, parent)
-        next_cursor = (
-            encode_cursor(page.last_key, fingerprint, secret) if page.last_key is not None else None
-        )
-        offset = None if after is not None else query.offset
-        body = {
-            "items": page.items,
-            "total": page.total,
-            "total_estimated": page.estimated,
-            "limit": query.limit,
-            "offset": offset,
-            "next_cursor": next_cursor,
-        }
-        response = json_response(self.representation.page(body))
-        if offset is None or page.total is None:
-            set_cursor_link(response, request.url, next_cursor)
-        else:
-            set_page_headers(
-                response,
-                request.url,
-                total=page.total,
-                limit=query.limit,
-                offset=offset,
-                max_offset=settings.MAX_OFFSET,
-                next_cursor=next_cursor,
-            )
-        return response
-
     def add_list(self) -> None:
         Reader: TypeAlias = Annotated[Viewer, Depends(self.read_viewer)]
 
@@ -146,10 +94,10 @@ class ResourceRoutes:
             **docs.route_docs(self.resource, "list"),
             response_model=self.representation.list_model,
             responses=problem_responses(*READ_ERRORS, 422),
-            openapi_extra={"parameters": self.query.openapi_parameters},
+            openapi_extra={"parameters": self.listing.query.openapi_parameters},
         )
         async def list_items(request: Request, viewer: Reader) -> Any:
-            return await self.list_page(request, viewer)
+            return await self.listing.page(request, viewer)
 
     def nested_list_router(self, field: str, parent: Resource) -> APIRouter:
         """`GET /<parent>/{id}/<plural>`: the list contract, scoped to one visible parent."""
@@ -164,7 +112,7 @@ class ResourceRoutes:
             description=docs.nested_description(self.resource, parent),
             response_model=self.representation.list_model,
             responses=problem_responses(*READ_ERRORS, 404, 422),
-            openapi_extra={"parameters": self.query.openapi_parameters},
+            openapi_extra={"parameters": self.listing.query.openapi_parameters},
         )
         async def list_children(
             request: Request,
@@ -172,7 +120,7 @@ class ResourceRoutes:
             viewer: Reader,
         ) -> Any:
             parent_scope = ParentScope(parent_repository, parent_id)
-            return await self.list_page(request, viewer, {field: parent_id}, parent_scope)
+            return await self.listing.page(request, viewer, {field: parent_id}, parent_scope)
 
         return router
 
@@ -185,7 +133,8 @@ class ResourceRoutes:
             name=f"{plural}-get",
             operation_id=f"{plural}-get",
             **docs.route_docs(self.resource, "get"),
-            response_model=self.resource.public,
+            response_model=self.representation.item_model,
+            openapi_extra=self.read_docs,
             # 400: a malformed If-None-Match
             responses={
                 304: {"description": "Not modified"},
@@ -198,10 +147,13 @@ class ResourceRoutes:
             viewer: Reader,
             if_none_match: IfNoneMatch = None,
         ) -> Any:
-            item, etag = await self.repository.get(database(request), item_id, viewer)
+            db, expansion = database(request), self.expansion(request)
+            selected = request.query_params.getlist("fields")
+            fieldset = parse_fields(selected, self.representation.selectable)
+            item, etag = await self.repository.get(db, item_id, viewer, expansion)
             if none_match(if_none_match, etag):
                 return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-            return json_response(self.representation.item(item), etag=etag)
+            return json_response(self.representation.item(item, fieldset), etag=etag)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -214,7 +166,8 @@ class ResourceRoutes:
             operation_id=f"{self.resource.plural}-create",
             **docs.route_docs(self.resource, "create"),
             status_code=status.HTTP_201_CREATED,
-            response_model=self.resource.public,
+            response_model=self.representation.item_model,
+            openapi_extra=self.expand_docs,
             responses=problem_responses(401, 403, 409, 422),
         )
         async def create_item(
@@ -231,7 +184,7 @@ class ResourceRoutes:
                 payload = body.model_dump(mode="json")
                 key = idempotency.request_key(viewer.id, idempotency_key, request.url.path, payload)
             item, etag = await self.repository.create(
-                database(request), body.model_dump(), viewer, key
+                database(request), body.model_dump(), viewer, key, self.expansion(request)
             )
             response = json_response(self.representation.item(item), status.HTTP_201_CREATED, etag)
             # The create path plus the id: url_for() would search every route.
@@ -253,7 +206,8 @@ class ResourceRoutes:
             name=f"{operation}_item",
             operation_id=f"{self.resource.plural}-{operation}",
             **docs.route_docs(self.resource, operation),
-            response_model=self.resource.public,
+            response_model=self.representation.item_model,
+            openapi_extra=self.expand_docs,
             responses=problem_responses(*WRITE_ERRORS),
         )
         async def write_item(
@@ -265,8 +219,8 @@ class ResourceRoutes:
         ) -> Any:
             changes = cast(BaseModel, data).model_dump(exclude_unset=partial)
             tags = parse_if_match(if_match)
-            db = database(request)
-            item, etag = await self.repository.update(db, item_id, changes, viewer, tags)
+            db, expansion = database(request), self.expansion(request)
+            item, etag = await self.repository.update(db, item_id, changes, viewer, tags, expansion)
             return json_response(self.representation.item(item), etag=etag)
 
     def add_delete(self) -> None:

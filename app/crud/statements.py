@@ -38,11 +38,13 @@ from app.core.statements import LRUCache
 from app.crud import binds, keyset
 from app.crud.access import Access, ViewerKind, symbolic_viewer
 from app.crud.conditional import ConditionalWrites, TagCount
-from app.crud.filters import condition_sql
-from app.crud.plan import ListPlan
+from app.crud.filters import AnyOf, ValueList, condition_sql
+from app.crud.plan import ListPlan, sort_keys
 from app.crud.projection import Projection
 from app.crud.resource import Resource
 
+CHILDREN_RANK = "_rank"
+CHILDREN_TOTAL = "_children_total"
 MAX_SHAPE_BYTES = 4 * 2**20
 SHAPE_BYTES = 18_000
 PART_BYTES = 2_400
@@ -59,7 +61,8 @@ class OffsetStatements:
 def parts(key: Hashable) -> int:
     """How many parts a shape has; its statement grows with them."""
     if isinstance(key, ListPlan):
-        return len(key.conditions) + len(key.sort) + len(key.scope) + len(key.keyset or ())
+        shape = (key.conditions, key.sort, key.scope, key.keyset or (), key.expand)
+        return sum(len(part) for part in shape)
     if isinstance(key, tuple):
         return sum(parts(part) for part in key)
     return 1
@@ -87,9 +90,21 @@ class ResourceStatements:
         visible = self.access.visible(symbolic_viewer(kind))
         return (self.pk == bindparam(binds.ITEM_ID, type_=Integer)) & visible
 
-    def get(self, kind: ViewerKind) -> Select[Any]:
-        """Read one visible row by id, with its embeds."""
-        return self.shaped(("get", kind), lambda: self.projection.select().where(self._by_id(kind)))
+    def get(self, kind: ViewerKind, to_one: tuple[str, ...] = ()) -> Select[Any]:
+        """Read one visible row by id, with its to-one relations."""
+        return self.shaped(
+            ("get", kind, to_one),
+            lambda: self.projection.select(kind, to_one).where(self._by_id(kind)),
+        )
+
+    def read_back(self, kind: ViewerKind, to_one: tuple[str, ...]) -> Select[Any]:
+        """The row a write just made or changed, with its relations as the writer sees them."""
+        return self.shaped(
+            ("read-back", kind, to_one),
+            lambda: self.projection.select(kind, to_one).where(
+                self.pk == bindparam(binds.ITEM_ID, type_=Integer)
+            ),
+        )
 
     def exists(self, kind: ViewerKind) -> Select[Any]:
         return self.shaped(("exists", kind), lambda: select(self.pk).where(self._by_id(kind)))
@@ -116,7 +131,7 @@ class ResourceStatements:
         def build() -> Select[Any]:
             assert plan.keyset is not None
             return (
-                self.projection.select()
+                self.projection.select(plan.viewer, plan.expand)
                 .where(*self.where(plan), keyset.after(self.table, plan.sort, plan.keyset))
                 .order_by(*keyset.order_by(self.table, plan.sort))
                 .limit(bindparam(binds.LIMIT, type_=Integer))
@@ -139,19 +154,22 @@ class ResourceStatements:
         # An uncorrelated scalar subquery runs once (an InitPlan), while the page itself still
         # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
         # sorts every matching row.
+        embeds = bool(self.projection.embeds(plan.expand))
         rows = (
-            self.projection.select(stamps=not self.projection.embeds)
+            self.projection.select(plan.viewer, plan.expand, stamps=not embeds)
             .where(*where)
             .order_by(*keyset.order_by(self.table, plan.sort))
             .add_columns(count.scalar_subquery().label("_total"))
             .limit(bindparam(binds.LIMIT, type_=Integer))
             .offset(bindparam(binds.OFFSET, type_=Integer))
         )
-        if not self.projection.embeds:
+        if not embeds:
             return OffsetStatements(rows, count, matching)
-        # The embeds' ETag digests over the page alone, in the page's order.
+        # The relations' ETag digests over the page alone, in the page's order.
         page = rows.subquery("page")
-        stamped = select(*self.projection.stamped(page)).order_by(*keyset.order_by(page, plan.sort))
+        stamped = select(*self.projection.stamped(page, plan.expand)).order_by(
+            *keyset.order_by(page, plan.sort)
+        )
         return OffsetStatements(stamped, count, matching)
 
     # -- writes -----------------------------------------------------------------------------
@@ -182,16 +200,56 @@ class ResourceStatements:
 
         return self.shaped(("delete", kind, tags), build)
 
-    def written(self, key: Hashable, build: Callable[[], Insert | Update]) -> Select[Any]:
+    def written(
+        self,
+        key: Hashable,
+        build: Callable[[], Insert | Update],
+        kind: ViewerKind,
+        to_one: tuple[str, ...],
+    ) -> Select[Any]:
         """PostgreSQL: the write and the read of its result in one statement (a
-        data-modifying CTE joined to the embeds)."""
+        data-modifying CTE joined to its to-one relations)."""
 
         def build_read() -> Select[Any]:
             written = build().returning(*self.table.c).cte("written")
-            from_clause, columns = self.projection.joined(written)
+            from_clause, columns = self.projection.joined(written, kind, to_one)
             return select(*columns).select_from(from_clause)
 
-        return self.shaped(("written", key), build_read)
+        return self.shaped(("written", key, kind, to_one), build_read)
+
+    def children(
+        self, kind: ViewerKind, foreign_key: str, limit: int, to_one: tuple[str, ...]
+    ) -> Select[Any]:
+        """The visible rows whose `foreign_key` is one of the PARENT_IDS: per parent the first
+        `limit` in the default sort, each with the parent's count of them (a to-many
+        relation of the parent resource, app/crud/children.py)."""
+
+        def build() -> Select[Any]:
+            parent = self.table.c[foreign_key]
+            order = keyset.order_by(
+                self.table, sort_keys(self.resource, self.resource.default_sort)
+            )
+            ranked = (
+                self.projection.select(kind, to_one, stamps=False)
+                .add_columns(
+                    func.row_number()
+                    .over(partition_by=parent, order_by=order)
+                    .label(CHILDREN_RANK),
+                    func.count().over(partition_by=parent).label(CHILDREN_TOTAL),
+                )
+                .where(
+                    AnyOf(parent, bindparam(binds.PARENT_IDS, type_=ValueList(parent.type))),
+                    self.access.visible(symbolic_viewer(kind)),
+                )
+                .subquery("ranked")
+            )
+            return (
+                select(*self.projection.stamped(ranked, to_one))
+                .where(ranked.c[CHILDREN_RANK] <= limit)
+                .order_by(ranked.c[foreign_key], ranked.c[CHILDREN_RANK])
+            )
+
+        return self.shaped(("children", kind, foreign_key, limit, to_one), build)
 
     def written_id(self, key: Hashable, build: Callable[[], Insert | Update]) -> Any:
         """Elsewhere: the write returning the id (a read by id follows in the transaction)."""

@@ -5,10 +5,10 @@ from pydantic import Strict
 from sqlalchemy import ColumnElement
 from sqlmodel import Field, Relationship, SQLModel, col, select
 
-from app.crud.resource import Parent, Resource, Viewer, register
+from app.crud.resource import Expand, Parent, Resource, Viewer, register
 from app.crud.table import Versioned, input_config
 from app.models.post import Post, posts, visible_posts
-from app.models.user import User
+from app.models.user import User, UserProfile
 
 
 class CommentBase(SQLModel):
@@ -76,5 +76,6 @@ comments = register(
         filter_fields=("post_id", "author_id", "created_at"),
         visibility=visible_comments,
         parents=(Parent("post_id", posts, nested_list=True),),
+        expand=(Expand("post"), Expand("author", UserProfile)),
     )
 )

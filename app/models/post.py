@@ -112,7 +112,7 @@ posts = register(
         search_fields=("title", "content"),
         sort_fields=("created_at", "votes", "id", "owner_id"),
         visibility=visible_posts,
-        expand=(Expand("owner", UserProfile, default=True),),
+        expand=(Expand("owner", UserProfile, default=True), Expand("comments")),
         default_sort="-created_at",
         count_limit=10_000,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from httpx import AsyncClient
 from pydantic import computed_field
 
+from app.crud.relations import resolve
 from app.crud.representation import Representation, is_plain_projection
 from app.crud.resource import Resource, registry
 from app.models.post import PostPublic
@@ -70,6 +71,6 @@ def test_a_schema_with_a_computed_field_is_validated_and_dumped_by_its_model() -
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
     }
-    written = Representation(posts).item(item)
+    written = Representation(posts, resolve(posts)).item(item)
     assert written == PostWithSummary.model_validate(item).model_dump_json().encode()
     assert b'"summary":"Hel"' in written

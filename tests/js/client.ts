@@ -32,3 +32,12 @@ export const wrongType: NewPost = { title: 42 };
 export const unknownField: NewPost = { title: "x", owner_id: 7 };
 // @ts-expect-error votes is a number
 export const votes: string = ({} as Post).votes;
+
+// Expanded relations (issue 14): optional properties with their own types.
+export function firstCommenter(post: Post): string | null | undefined {
+  const total: number | null | undefined = post.comments_total;
+  return total ? post.comments?.[0]?.author?.full_name : undefined;
+}
+export const expanded: ListQuery = { expand: ["owner", "comments.author"] };
+// @ts-expect-error expand takes the declared relation names only
+export const unknownRelation: ListQuery = { expand: ["nope"] };
