@@ -106,6 +106,9 @@ def main() -> None:
     for query in ("limit=20&offset=0", "limit=20&offset=100", "limit=20&offset=9000"):
         check.same(f"/api/v1/posts?{query}")
     check.same("/api/v1/posts?published=true&sort=-created_at&limit=20")
+    for item_id in (7, 50):  # the expand endpoints (50: unpublished)
+        check.same(f"/api/v1/posts/{item_id}?expand=comments")
+    check.same("/api/v1/posts?limit=20&offset=100&expand=owner,comments.author")
     new = {"title": "Compared", "content": "Same JSON?", "published": True}
     check.same("/api/v1/posts", "POST", new, token, MASKED_ON_WRITES)
     check.same(f"/api/v1/posts/{own_ids[0]}", "PATCH", {"title": "Edited"}, token, ("updated_at",))

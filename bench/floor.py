@@ -32,7 +32,7 @@ POOL_SIZE = int(os.environ.get("FLOOR_POOL_SIZE", "10"))
 MAX_ID = 2**31 - 1
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 SORTS = {"created_at", "id", "votes", "title", "updated_at", "published", "owner_id"}
-LIST_PARAMS = {"limit", "offset", "sort", "published", "cursor"}
+LIST_PARAMS = {"limit", "offset", "sort", "published", "cursor", "expand"}
 WRITABLE = {"title": str, "content": str, "published": bool}
 MAX_LENGTHS = {"title": 200, "content": 10_000}
 
@@ -64,6 +64,29 @@ INSERT = (
     + SELECT
     + " FROM p LEFT JOIN users u ON u.id = p.owner_id"
 )
+
+
+# `expand=comments` (and `comments.author`): every comment of the page's posts in one
+# statement, the first 20 of each post by id, with each post's count. Comments are visible when
+# their post is, and these posts are: no further check.
+NESTED_MAX = 20
+CHILDREN = (
+    "SELECT r.body, r.id, r.post_id, r.author_id, r.created_at, r.updated_at, r.version,"
+    " r.total, r.aid, r.afull, {digest} FROM (SELECT c.*, {author}"
+    " row_number() OVER (PARTITION BY c.post_id ORDER BY c.id) AS rank,"
+    " count(*) OVER (PARTITION BY c.post_id) AS total FROM comments c {join}"
+    " WHERE c.post_id = ANY(%s)) r WHERE r.rank <= {limit} ORDER BY r.post_id, r.rank"
+)
+CHILDREN_WITH_AUTHORS = CHILDREN.format(
+    digest=DIGEST.format(id="r.aid", name="r.afull"),
+    author="a.id AS aid, a.full_name AS afull,",
+    join="LEFT JOIN users a ON a.id = c.author_id",
+    limit=NESTED_MAX,
+)
+CHILDREN_ALONE = CHILDREN.format(
+    digest="0", author="NULL::int AS aid, NULL::text AS afull,", join="", limit=NESTED_MAX
+)
+EXPANSIONS = {None: None, "comments": False, "owner,comments.author": True}  # -> authors?
 
 
 class Problem(Exception):
@@ -113,6 +136,54 @@ def etag(row: tuple[Any, ...]) -> str:
 
 def item_response(row: tuple[Any, ...], status: int = 200) -> Response:
     return json_response(dumps(shape(row)), status, {"ETag": etag(row)})
+
+
+def comment(row: tuple[Any, ...], authors: bool) -> dict[str, Any]:
+    item = {
+        "body": row[0],
+        "id": row[1],
+        "post_id": row[2],
+        "author_id": row[3],
+        "created_at": row[4],
+        "updated_at": row[5],
+    }
+    if authors:
+        item["author"] = {"id": row[8], "full_name": row[9]} if row[8] is not None else None
+    return item
+
+
+def digest_text(text: str) -> int:
+    return int(hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:15], 16)
+
+
+async def nest_comments(
+    connection: AsyncConnection[Any], items: list[dict[str, Any]], authors: bool
+) -> list[int]:
+    """Add `comments` and `comments_total` to each post; the ETag digest of each."""
+    sql = CHILDREN_WITH_AUTHORS if authors else CHILDREN_ALONE
+    rows = await (await connection.execute(sql, ([item["id"] for item in items],))).fetchall()
+    found: dict[int, list[dict[str, Any]]] = {}
+    totals: dict[int, int] = {}
+    shown: dict[int, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        found.setdefault(row[2], []).append(comment(row, authors))
+        totals[row[2]] = row[7]
+        state = (row[1], row[6], row[10]) if authors else (row[1], row[6])
+        shown.setdefault(row[2], []).append(state)
+    digests = []
+    for item in items:
+        item["comments"] = found.get(item["id"], [])
+        item["comments_total"] = totals.get(item["id"], 0)
+        digests.append(digest_text(repr((shown.get(item["id"], []), item["comments_total"]))))
+    return digests
+
+
+def expansion(request: Request) -> bool | None:
+    """None: no expansion; else whether comments nest their authors."""
+    value = request.query_params.get("expand")
+    if value not in EXPANSIONS:
+        raise Problem(422, f"expand {value!r} is not one the floor serves")
+    return EXPANSIONS[value]
 
 
 def problem(error: Problem) -> Response:
@@ -244,6 +315,7 @@ def keyset(keys: list[tuple[str, bool]], values: list[Any], args: list[Any]) -> 
 async def get_post(request: Request) -> Response:
     try:
         item_id = item_id_of(request)
+        authors = expansion(request)
         async with request.app.state.pool.connection() as connection:
             viewer = await viewer_of(request, connection, required=False)
             if viewer.is_superuser:
@@ -253,9 +325,13 @@ async def get_post(request: Request) -> Response:
             else:
                 cursor = await connection.execute(GET_VIEWER, (item_id, viewer.id))
             row = await cursor.fetchone()
-        if row is None:
-            raise Problem(404, f"Post {item_id} not found")
-        return item_response(row)
+            if row is None:
+                raise Problem(404, f"Post {item_id} not found")
+            if authors is None:
+                return item_response(row)
+            item = shape(row)
+            [children] = await nest_comments(connection, [item], authors)
+        return json_response(dumps(item), headers={"ETag": f'"{row[10]}.{row[11]}.{children}"'})
     except Problem as error:
         return problem(error)
 
@@ -282,6 +358,7 @@ async def _list_posts(request: Request) -> Response:
     cursor = query.get("cursor")
     if cursor is not None and "offset" in query:
         raise Problem(422, "cursor and offset cannot be combined")
+    authors = expansion(request)
     order = ", ".join(f"p.{name} DESC" if desc else f"p.{name}" for name, desc in keys)
     scope = f"{sort}|{published}"
     async with request.app.state.pool.connection() as connection:
@@ -313,10 +390,13 @@ async def _list_posts(request: Request) -> Response:
                 count = f"SELECT count(*){FROM} WHERE {' AND '.join(where)}"
                 total = (await (await connection.execute(count, args)).fetchone())[0]  # type: ignore[index]
             more = offset + len(rows) < total
+        items = [shape(row) for row in rows]
+        if authors is not None and items:
+            await nest_comments(connection, items, authors)
     next_cursor = encode_cursor(rows[-1], keys, scope) if more and rows else None
     body = dumps(
         {
-            "items": [shape(row) for row in rows],
+            "items": items,
             "total": total,
             "total_estimated": False,
             "limit": limit,

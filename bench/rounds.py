@@ -20,7 +20,17 @@ from typing import Any
 from bench.cpu import alive, difference, snapshot
 from bench.seed import UNPUBLISHED_EVERY
 
-ENDPOINTS = ("get", "list", "filter", "cursor", "create", "update")
+ENDPOINTS = (
+    "get",
+    "list",
+    "filter",
+    "cursor",
+    "create",
+    "update",
+    "expand-get",
+    "expand-list",
+    "expand-cursor",
+)
 WRK_SCRIPTS = Path(__file__).parent / "wrk"
 RESULT_PREFIX = "BENCH_RESULT "
 
@@ -39,11 +49,13 @@ def first_cursor(target: Target) -> str:
 
 
 def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list[str]:
-    if endpoint == "cursor":
+    if endpoint in ("cursor", "expand-cursor"):
         return [first_cursor(target)]
     return {
         "get": [str(args.posts), str(UNPUBLISHED_EVERY)],
+        "expand-get": [str(args.posts), str(UNPUBLISHED_EVERY)],
         "list": [str(args.max_offset)],
+        "expand-list": [str(args.max_offset)],
         "create": [str(args.fixtures / "tokens.txt")],
         "update": [str(args.fixtures / "owned.txt")],
     }.get(endpoint, [])

@@ -16,7 +16,7 @@ import bcrypt
 import psycopg
 
 UNPUBLISHED_EVERY = 50
-COMMENT_EVERY = 5
+COMMENTS_PER_POST = 5  # what `expand=comments` nests (the expand endpoints)
 MAX_VOTES_PER_POST = 4
 LOREM = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
@@ -91,10 +91,12 @@ def seed(url: str, users: int, posts: int, password: str, rounds: int) -> None:
         with cursor.copy(
             "COPY comments (post_id, author_id, body, version, created_at, updated_at) FROM STDIN"
         ) as copy:
-            for post_id in range(COMMENT_EVERY, posts + 1, COMMENT_EVERY):
-                created = start + timedelta(seconds=post_id * 1.000137 + 30)
-                author = (post_id * 3) % users + 1
-                copy.write_row((post_id, author, text_for(post_id, 12), 1, created, created))
+            for post_id in range(1, posts + 1):
+                for number in range(COMMENTS_PER_POST):
+                    created = start + timedelta(seconds=post_id * 1.000137 + 30 + number)
+                    author = (post_id * 3 + number) % users + 1
+                    body = text_for(post_id + number, 12)
+                    copy.write_row((post_id, author, body, 1, created, created))
         for table in ("users", "posts", "comments"):
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"

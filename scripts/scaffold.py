@@ -272,6 +272,14 @@ def relation_name(spec: FieldSpec) -> str:
     return spec.name.removesuffix("_id")
 
 
+def expand_call(spec: FieldSpec) -> str:
+    """`Expand("post")`; a user is shown as a public profile."""
+    name = relation_name(spec)
+    if related_model(spec)[1] == "User":
+        return f'Expand("{name}", UserProfile)'
+    return f'Expand("{name}")'
+
+
 def relationship_line(spec: FieldSpec, resource: ResourceSpec) -> str:
     """The SQLModel `Relationship()` beside a reference's column: `post_id` -> `post`."""
     model = related_model(spec)[1]
@@ -326,6 +334,8 @@ def render_module(spec: ResourceSpec) -> str:
     crud_names = ["Resource", "register"]
     if parents:
         crud_names.insert(0, "Parent")
+    if references:
+        crud_names.insert(0, "Expand")
     if spec.read is not Read.PUBLIC:
         crud_names.insert(crud_names.index("Resource"), "Read")
     if spec.write is not Write.OWNER:
@@ -339,6 +349,8 @@ def render_module(spec: ResourceSpec) -> str:
     for reference in references:
         module, model = related_model(reference)
         modules.setdefault(module, set()).add(model)
+        if model == "User":  # what a nested user shows: never the email
+            modules[module].add("UserProfile")
     for module, variables in sorted(modules.items()):
         imports.append(f"from {module} import {', '.join(sorted(variables))}")
 
@@ -418,6 +430,9 @@ def render_module(spec: ResourceSpec) -> str:
             for f in parents
         )
         arguments.append(f"parents=({declared},)")
+    if references:  # `?expand=post` nests the referenced row
+        expansions = ", ".join(expand_call(f) for f in references)
+        arguments.append(f"expand=({expansions},)")
     declaration = [f"        {argument}," for argument in arguments]
     if spec.user_references:  # the why beside the policy, for whoever edits it later
         at = declaration.index("        write=Write.SUPERUSER,")

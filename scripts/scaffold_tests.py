@@ -21,6 +21,7 @@ from scripts.scaffold import (
     command_lines,
     example,
     literal,
+    relation_name,
 )
 
 SAMPLES: dict[str, tuple[Any, Any]] = {  # a value and a different one, as JSON
@@ -235,6 +236,18 @@ async def test_search(client: AsyncClient, users: UserFactory) -> None:
     assert missed.json()["items"] == []
 """
 
+EXPAND = """
+async def test_expand_$relation(client: AsyncClient, users: UserFactory) -> None:
+    user = await writer(users)
+    created = await create(client, URL, await payload(client, users, user), user)
+    for url in (f"{URL}/{created['id']}", URL):
+        response = await client.get(url, params={"expand": "$relation"}, headers=user.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        nested = body["$relation"] if "id" in body else body["items"][0]["$relation"]
+        assert nested["id"] == created["$field"]
+"""
+
 DOCUMENTED = """
 async def test_documented(client: AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
@@ -377,6 +390,10 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
     if spec.search:  # upper case: the search ignores case
         needle = str(sample(spec.by_name[spec.search[0]])).split()[-1].upper()
         blocks.append(Template(SEARCH).substitute(needle=repr(needle)))
+    for reference in (f for f in spec.fields if f.kind == "fk"):
+        blocks.append(
+            Template(EXPAND).substitute(relation=relation_name(reference), field=reference.name)
+        )
     examples = {f.name: [example(f)] for f in scalars}
     described = words(spec.table).capitalize()
     blocks.append(

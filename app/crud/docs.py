@@ -116,6 +116,11 @@ def descriptions(resource: Resource) -> dict[str, str]:
     }
     for operation, texts in parts.items():
         texts.append(access_rule(resource, operation))
+    if resource.expand:
+        relations = ", ".join(f"`{expand.name}`" for expand in resource.expand)
+        nesting = f"`expand` nests related rows ({relations}) that the caller may read."
+        for operation in ("list", "get", "create", "update", "replace"):
+            parts[operation].append(nesting)
     if resource.owner_field:
         parts["create"].append(f"`{resource.owner_field}` is the caller, taken from the token.")
     for parent in resource.parents:

@@ -40,7 +40,8 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.core.errors import Unprocessable
 from app.crud import binds
-from app.crud.fields import python_type
+from app.crud.fields import model_type, python_type
+from app.crud.relations import Relations
 from app.crud.resource import Resource
 
 ORDERED_TYPES = (int, float, Decimal, datetime, date, str)
@@ -110,15 +111,29 @@ class Condition:
     isnull: bool | None = None  # the state an `isnull` filter asks for
 
 
-def filter_params(resource: Resource) -> dict[str, tuple[str, Operator]]:
-    """Query parameter name -> (field, operator) for every allowed filter."""
+def filter_params(
+    resource: Resource, relations: Relations | None = None
+) -> dict[str, tuple[str, Operator]]:
+    """Query parameter name -> (field, operator) for every allowed filter: the resource's
+    filter fields, and what each to-one relation shows (`owner.full_name`, `post.published`)."""
     params = {}
-    for name in resource.filter_fields or ():
-        kind = python_type(resource, name)
+    names = list(resource.filter_fields or ())
+    if relations is not None:
+        names += relations.fields
+    for name in names:
+        kind = field_kind(resource, relations, name)
         for op in OPERATORS.values():
             if op.applies_to(kind):
                 params[name if op.name == "eq" else f"{name}__{op.name}"] = (name, op)
     return params
+
+
+def field_kind(resource: Resource, relations: Relations | None, field: str) -> type:
+    """The Python type of a field, or of a to-one relation's (`owner.full_name`)."""
+    relation, _, column = field.partition(".")
+    if column and relations is not None:
+        return model_type(relations.to_one[relation].schema, column)
+    return python_type(resource, field)
 
 
 def sent_condition(param: str, field: str, op: Operator, value: Any) -> Condition:

@@ -5,14 +5,11 @@ stopped on a NULL continues past the NULLs in the sort's direction.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
-    Column,
     ColumnElement,
-    FromClause,
-    Table,
     and_,
     bindparam,
     false,
@@ -24,11 +21,22 @@ from app.crud import binds
 from app.crud.plan import SortKey
 
 
-def order_by(table: Table | FromClause, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
+class SortColumns(Protocol):
+    """The sort's columns by field: a table's or a subquery's `.c`, or a dict that also holds
+    the values of to-one relations' fields (`owner.full_name`: a scalar subquery, maybe NULL)."""
+
+    def __getitem__(self, field: str, /) -> ColumnElement[Any]: ...
+
+
+def nullable(column: ColumnElement[Any]) -> bool:
+    return bool(getattr(column, "nullable", True))
+
+
+def order_by(columns: SortColumns, sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
     order: list[ColumnElement[Any]] = []
     for key in sort:
-        column = table.c[key.field]
-        if not column.nullable:
+        column = columns[key.field]
+        if not nullable(column):
             order.append(column.desc() if key.descending else column.asc())
         elif key.descending:
             order.append(column.desc().nulls_first())
@@ -37,13 +45,15 @@ def order_by(table: Table | FromClause, sort: Sequence[SortKey]) -> list[ColumnE
     return order
 
 
-def after(table: Table, sort: Sequence[SortKey], nulls: Sequence[bool]) -> ColumnElement[bool]:
+def after(
+    sort_columns: SortColumns, sort: Sequence[SortKey], nulls: Sequence[bool]
+) -> ColumnElement[bool]:
     """Rows strictly after the cursor's values (`binds.after(i)`) in this order; `nulls` says
     which of those values are NULL."""
-    columns = [table.c[key.field] for key in sort]
+    columns = [sort_columns[key.field] for key in sort]
     bounds = [bindparam(binds.after(i), type_=column.type) for i, column in enumerate(columns)]
     directions = {key.descending for key in sort}
-    if len(directions) == 1 and not any(column.nullable for column in columns):
+    if len(directions) == 1 and not any(nullable(column) for column in columns):
         # A row-value comparison lets the database walk the (sort, id) index.
         left, right = tuple_(*columns), tuple_(*bounds)
         return left < right if directions == {True} else left > right
@@ -60,11 +70,11 @@ def after(table: Table, sort: Sequence[SortKey], nulls: Sequence[bool]) -> Colum
 
 
 def _beyond(
-    column: Column[Any], bound: BindParameter[Any], null: bool, descending: bool
+    column: ColumnElement[Any], bound: BindParameter[Any], null: bool, descending: bool
 ) -> ColumnElement[bool]:
     if null:  # NULL is the largest value
         return column.is_not(None) if descending else false()
     if descending:
         return column < bound
     beyond = column > bound
-    return or_(beyond, column.is_(None)) if column.nullable else beyond
+    return or_(beyond, column.is_(None)) if nullable(column) else beyond

@@ -7,7 +7,7 @@ from fastapi import Request, Response
 
 from app.crud.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.crud.expand import parse_expand
-from app.crud.fields import python_type
+from app.crud.filters import field_kind
 from app.crud.pagination import set_cursor_link, set_page_headers
 from app.crud.params import ListQuery
 from app.crud.plan import ListPlanner, sort_keys
@@ -29,7 +29,7 @@ class Listing:
         self.representation = representation
         self.relations = repository.relations
         self.query = ListQuery(resource, self.relations, representation.selectable)
-        self.planner = ListPlanner(resource)
+        self.planner = ListPlanner(resource, self.relations)
 
     async def page(
         self,
@@ -46,8 +46,8 @@ class Listing:
         fingerprint = query_fingerprint(self.resource.plural, params, scope)
         after = None
         if params["cursor"] is not None:
-            sort = sort_keys(self.resource, params["sort"])
-            kinds = [python_type(self.resource, key.field) for key in sort]
+            sort = sort_keys(self.resource, params["sort"], self.relations)
+            kinds = [field_kind(self.resource, self.relations, key.field) for key in sort]
             after = decode_cursor(params["cursor"], fingerprint, secret, kinds)
         expansion = parse_expand(params.get("expand") or (), self.relations)
         fieldset = parse_fields(params["fields"] or (), self.representation.selectable)

@@ -26,10 +26,9 @@ from starlette.datastructures import QueryParams
 
 from app.core.errors import Unprocessable
 from app.crud.expand import expand_parameter
-from app.crud.fields import python_type
-from app.crud.filters import filter_params
+from app.crud.filters import field_kind, filter_params
 from app.crud.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.crud.plan import parse_sort
+from app.crud.plan import parse_sort, sortable
 from app.crud.relations import Relations
 from app.crud.resource import Resource
 from app.crud.sparse import fields_parameter
@@ -40,10 +39,12 @@ def _split_commas(value: Any) -> Any:
     return [part for item in values for part in str(item).split(",") if part != ""]
 
 
-def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
+def list_params_model(
+    resource: Resource, default_sort: str, relations: Relations | None = None
+) -> type[BaseModel]:
     """The list's parameters; `expand` is checked against the relations later (expand.py)."""
-    sort_fields = resource.sort_fields or ()
-    filters = filter_params(resource)
+    sort_fields = sortable(resource, relations)
+    filters = filter_params(resource, relations)
     fields: dict[str, Any] = {
         "limit": (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")),
         "offset": (
@@ -80,7 +81,7 @@ def list_params_model(resource: Resource, default_sort: str) -> type[BaseModel]:
         description = "Case-insensitive search in " + ", ".join(resource.search_fields)
         fields["q"] = (str | None, Field(None, max_length=200, description=description))
     for param, (name, operator) in filters.items():
-        kind = python_type(resource, name)
+        kind = field_kind(resource, relations, name)
         value: Any = kind
         if operator.value == "flag":
             value = bool
@@ -134,7 +135,7 @@ class ListQuery:
         relations: Relations,
         selectable: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        self.model = list_params_model(resource, resource.default_sort)
+        self.model = list_params_model(resource, resource.default_sort, relations)
         schema = self.model.model_json_schema()
         definitions = schema.get("$defs", {})
         properties = schema["properties"]
@@ -156,7 +157,7 @@ class ListQuery:
             self.openapi_parameters.append(fields_parameter(selectable))
         self.repeatable = {
             name
-            for name, (_, operator) in filter_params(resource).items()
+            for name, (_, operator) in filter_params(resource, relations).items()
             if operator.value == "list"
         } | {"expand", "fields"}
 

@@ -13,6 +13,7 @@ from app.crud.access import ViewerKind, viewer_kind
 from app.crud.expand import NO_EXPANSION, Expansion
 from app.crud.filters import Condition, condition_values, escape_like, filter_params, sent_condition
 from app.crud.integrity import reject_nul
+from app.crud.relations import Relations
 from app.crud.resource import Resource, Viewer
 
 
@@ -62,9 +63,16 @@ def parse_sort(value: str, allowed: Sequence[str]) -> list[SortKey]:
     return keys
 
 
-def sort_keys(resource: Resource, sort: str) -> tuple[SortKey, ...]:
+def sortable(resource: Resource, relations: Relations | None = None) -> tuple[str, ...]:
+    """The resource's sort fields, and its to-one relations' (`owner.full_name`)."""
+    return (*(resource.sort_fields or ()), *(relations.fields if relations else ()))
+
+
+def sort_keys(
+    resource: Resource, sort: str, relations: Relations | None = None
+) -> tuple[SortKey, ...]:
     """The requested keys plus the primary key as tiebreaker (in the first key's direction)."""
-    keys = parse_sort(sort, resource.sort_fields or ())
+    keys = parse_sort(sort, sortable(resource, relations))
     if all(key.field != "id" for key in keys):
         keys.append(SortKey("id", keys[0].descending))
     return tuple(keys)
@@ -73,9 +81,10 @@ def sort_keys(resource: Resource, sort: str) -> tuple[SortKey, ...]:
 class ListPlanner:
     """Turns a resource's validated list parameters into a `ListQuery`."""
 
-    def __init__(self, resource: Resource) -> None:
+    def __init__(self, resource: Resource, relations: Relations | None = None) -> None:
         self.resource = resource
-        self.filters = filter_params(resource)
+        self.relations = relations
+        self.filters = filter_params(resource, relations)
 
     def plan(
         self,
@@ -113,7 +122,7 @@ class ListPlanner:
             viewer=viewer_kind(viewer),
             conditions=tuple(conditions),
             searched=bool(search),
-            sort=sort_keys(self.resource, params["sort"]),
+            sort=sort_keys(self.resource, params["sort"], self.relations),
             scope=tuple(scope),
             keyset=keyset,
             expand=expansion.to_one,

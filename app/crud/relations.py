@@ -126,6 +126,17 @@ class Relations:
     nested: dict[str, dict[str, ToOne]]
 
     @property
+    def fields(self) -> tuple[str, ...]:
+        """What filters and sorts may name across to-one relations: `owner.full_name` (not
+        `owner.id`, which is `owner_id`)."""
+        return tuple(
+            f"{name}.{column}"
+            for name, relation in self.to_one.items()
+            for column in relation.columns
+            if column != "id"
+        )
+
+    @property
     def names(self) -> tuple[str, ...]:
         """What `expand` may name, nested ones included."""
         inner = [f"{name}.{child}" for name, ones in self.nested.items() for child in ones]

@@ -95,5 +95,6 @@ def fields_parameter(allowed: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "explode": False,
         "schema": {"type": "array", "items": {"type": "string", "enum": choices(allowed)}},
         "description": "Only these properties (`id` always): `title`, or `owner.full_name` "
-        "inside a nested row.",
+        "inside a nested row. The answer then holds just those, whatever the response schema "
+        "marks required.",
     }

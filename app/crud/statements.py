@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     Integer,
+    Label,
     Select,
     String,
     Update,
@@ -37,6 +38,7 @@ from sqlalchemy.sql.dml import ReturningDelete
 from app.core.statements import LRUCache
 from app.crud import binds, keyset
 from app.crud.access import Access, ViewerKind, symbolic_viewer
+from app.crud.across import to_one_condition, to_one_sort
 from app.crud.conditional import ConditionalWrites, TagCount
 from app.crud.filters import AnyOf, ValueList, condition_sql
 from app.crud.plan import ListPlan, sort_keys
@@ -75,6 +77,7 @@ class ResourceStatements:
         self.projection = projection
         self.conditional = ConditionalWrites(access)
         self.table = projection.table
+        self.relations = projection.relations
         self.pk = self.table.c.id
         self.shapes: LRUCache[Hashable, Any] = LRUCache(MAX_SHAPE_BYTES)
 
@@ -114,7 +117,14 @@ class ResourceStatements:
     def where(self, plan: ListPlan) -> list[ColumnElement[bool]]:
         clauses = [self.access.visible(symbolic_viewer(plan.viewer))]
         for condition in plan.conditions:
-            clauses.append(condition_sql(self.table.c[condition.field], condition))
+            relation, _, related_column = condition.field.partition(".")
+            if related_column:
+                to_one = self.relations.to_one[relation]
+                clauses.append(
+                    to_one_condition(self.table, to_one, plan.viewer, related_column, condition)
+                )
+            else:
+                clauses.append(condition_sql(self.table.c[condition.field], condition))
         if plan.searched:
             pattern = bindparam(binds.SEARCH, type_=String())
             columns = (self.table.c[name] for name in self.resource.search_fields)
@@ -124,16 +134,25 @@ class ResourceStatements:
             clauses.append(column == bindparam(binds.scope(name), type_=column.type))
         return clauses
 
+    def sort_columns(self, related: list[Label[Any]]) -> dict[str, ColumnElement[Any]]:
+        """The sort's columns by field: the table's, and the to-one relations' values."""
+        columns: dict[str, ColumnElement[Any]] = dict(self.table.c)
+        columns.update((value.name, value) for value in related)
+        return columns
+
     def keyset_page(self, plan: ListPlan) -> Select[Any]:
         """A cursor page: the rows after the cursor, one more than the page."""
         assert plan.keyset is not None
 
         def build() -> Select[Any]:
             assert plan.keyset is not None
+            related = to_one_sort(self.table, self.relations, plan.viewer, plan.sort)
+            columns = self.sort_columns(related)
             return (
                 self.projection.select(plan.viewer, plan.expand)
-                .where(*self.where(plan), keyset.after(self.table, plan.sort, plan.keyset))
-                .order_by(*keyset.order_by(self.table, plan.sort))
+                .add_columns(*related)
+                .where(*self.where(plan), keyset.after(columns, plan.sort, plan.keyset))
+                .order_by(*keyset.order_by(columns, plan.sort))
                 .limit(bindparam(binds.LIMIT, type_=Integer))
             )
 
@@ -155,10 +174,12 @@ class ResourceStatements:
         # walks the sort index: one round trip, unlike count(*) OVER () which materialises and
         # sorts every matching row.
         embeds = bool(self.projection.embeds(plan.expand))
+        related = to_one_sort(self.table, self.relations, plan.viewer, plan.sort)
         rows = (
             self.projection.select(plan.viewer, plan.expand, stamps=not embeds)
+            .add_columns(*related)
             .where(*where)
-            .order_by(*keyset.order_by(self.table, plan.sort))
+            .order_by(*keyset.order_by(self.sort_columns(related), plan.sort))
             .add_columns(count.scalar_subquery().label("_total"))
             .limit(bindparam(binds.LIMIT, type_=Integer))
             .offset(bindparam(binds.OFFSET, type_=Integer))
@@ -168,7 +189,7 @@ class ResourceStatements:
         # The relations' ETag digests over the page alone, in the page's order.
         page = rows.subquery("page")
         stamped = select(*self.projection.stamped(page, plan.expand)).order_by(
-            *keyset.order_by(page, plan.sort)
+            *keyset.order_by(page.c, plan.sort)
         )
         return OffsetStatements(stamped, count, matching)
 
@@ -227,7 +248,7 @@ class ResourceStatements:
         def build() -> Select[Any]:
             parent = self.table.c[foreign_key]
             order = keyset.order_by(
-                self.table, sort_keys(self.resource, self.resource.default_sort)
+                self.table.c, sort_keys(self.resource, self.resource.default_sort)
             )
             ranked = (
                 self.projection.select(kind, to_one, stamps=False)

@@ -168,7 +168,7 @@ async def scene(api: AsyncClient, users: UserFactory) -> tuple[Scene, dict[str, 
     }
     alice, bob = people["alice"], people["bob"]
     await scene.make("open", "test_shelves", alice, name="open")
-    await scene.make("own", "test_shelves", alice, name="own", listed=False)
+    await scene.make("own", "test_shelves", alice, name="hidden", listed=False)
     for kind in ("test_memos", "test_badges"):
         await scene.make(f"{kind}:alice", kind, alice, text="a", shelf_id=scene.ids["open"])
         await scene.make(f"{kind}:bob", kind, bob, text="b", shelf_id=scene.ids["open"])
@@ -246,3 +246,38 @@ async def test_a_to_one_relation_the_viewer_may_not_read_is_null(
         )
         assert written.status_code == 200, written.text
         assert written.json()["shelf"] is None
+
+
+async def test_a_filter_on_a_relation_matches_only_rows_the_viewer_may_read(
+    scene: tuple[Scene, dict[str, Any]],
+) -> None:
+    """Bob may read every badge, but not Alice's unlisted shelf: filtering badges by its name
+    must not tell him what is on it."""
+    world, people = scene
+    url = "/api/v1/test_badges?shelf.name=hidden"
+    assert (await world.read(url, people["bob"]))["items"] == []
+    [badge] = (await world.read(url, people["alice"]))["items"]
+    assert badge["id"] == world.ids["test_badges:own"]
+
+
+async def test_sorting_by_a_relation_orders_by_what_the_viewer_may_read(
+    scene: tuple[Scene, dict[str, Any]],
+) -> None:
+    """To Bob, Alice's unlisted shelf has no name (NULL sorts last): the order must not tell
+    him it is `hidden`, which sorts before `open`."""
+    world, people = scene
+    url = "/api/v1/test_badges?sort=shelf.name&limit=2"
+    order = {viewer: await page_ids(world, url, people[viewer]) for viewer in ("alice", "bob")}
+    own, a, b = (world.ids[f"test_badges:{row}"] for row in ("own", "alice", "bob"))
+    assert order == {"alice": [own, a, b], "bob": [a, b, own]}
+
+
+async def page_ids(world: Scene, url: str, user: TestUser) -> list[int]:
+    """Every row's id, following cursors."""
+    seen: list[int] = []
+    page = await world.read(url, user)
+    while True:
+        seen += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            return seen
+        page = await world.read(f"{url}&cursor={page['next_cursor']}", user)

@@ -230,5 +230,9 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
         "test_books.py::test_only_superusers_write PASSED",
         "test_books.py::test_user_ids_cannot_be_probed_through_editor_id PASSED",
         "test_notes.py::test_only_the_owner_writes PASSED",
+        # an expand case per reference (issue 14)
+        "test_books.py::test_expand_post PASSED",
+        "test_books.py::test_expand_editor PASSED",
+        "test_notes.py::test_expand_book PASSED",
     ):
         assert test in tested.stdout, tested.stdout
