@@ -81,6 +81,20 @@ async def measure(endpoints: list[str], count: int) -> None:
         requests: dict[str, Callable[[int], Request]] = {
             "health": lambda i: ("GET", "/health", b"", b"", []),
             "get": lambda i: ("GET", f"/api/v1/posts/{published_id(i, posts)}", b"", b"", []),
+            "expand-get": lambda i: (
+                "GET",
+                f"/api/v1/posts/{published_id(i, posts)}",
+                b"expand=comments",
+                b"",
+                [],
+            ),
+            "expand-list": lambda i: (
+                "GET",
+                "/api/v1/posts",
+                b"limit=20&offset=%d&expand=owner,comments.author" % (i * 37 % 9000),
+                b"",
+                [],
+            ),
             "list": lambda i: (
                 "GET",
                 "/api/v1/posts",
