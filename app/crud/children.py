@@ -43,9 +43,9 @@ class Children:
     ) -> list[tuple[int, ...]]:
         """Add each requested to-many relation to every item (its first rows, and
         `<name>_total`); returns each item's digests of them, for its ETag."""
-        digests: list[list[int]] = [[] for _ in items]
         if not expansion.to_many or not items:
-            return [tuple(parts) for parts in digests]
+            return [()] * len(items)
+        digests: list[list[int]] = [[] for _ in items]
         values = {binds.PARENT_IDS: [item["id"] for item in items], binds.VIEWER_ID: viewer.id}
         kind = viewer_kind(viewer)
         for name, to_one in expansion.to_many:
