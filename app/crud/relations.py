@@ -57,13 +57,18 @@ def column_schema(resource: Resource) -> type[SQLModel]:
     }
     if len(fields) == len(public.model_fields):
         return public
+    name = f"{resource.name}Summary"
+    if name in _SUMMARIES:  # one class per name: the OpenAPI document names schemas by class
+        return _SUMMARIES[name]
     definitions: dict[str, Any] = {
         name: (field.annotation, field) for name, field in fields.items()
     }
-    model: type[SQLModel] = create_model(
-        f"{resource.name}Summary", __base__=SQLModel, **definitions
-    )
+    model: type[SQLModel] = create_model(name, __base__=SQLModel, **definitions)
+    _SUMMARIES[name] = model
     return model
+
+
+_SUMMARIES: dict[str, type[SQLModel]] = {}
 
 
 def _relationship(resource: Resource, name: str) -> RelationshipProperty[Any]:
@@ -111,6 +116,8 @@ def to_many(resource: Resource, expand: Expand) -> ToMany:
         raise TypeError(f"{where}: its rows are no registered resource")
     if expand.default:
         raise TypeError(f"{where}: a to-many relation is never a default expansion")
+    if expand.max_items < 1:
+        raise TypeError(f"{where}: max_items must be at least 1")
     assert isinstance(remote, Column)
     return ToMany(expand.name, child, remote.key, expand.max_items)
 
@@ -124,6 +131,11 @@ class Relations:
     defaults: tuple[str, ...]  # the to-one relations every read nests
     # Per to-many relation, the child's own to-one relations it may nest (`comments.author`).
     nested: dict[str, dict[str, ToOne]]
+
+    @property
+    def optional(self) -> dict[str, ToOne]:
+        """The to-one relations nested only when `expand` names them."""
+        return {name: one for name, one in self.to_one.items() if name not in self.defaults}
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from pydantic_core import to_json
 
 from app.crud.fields import without_none
 from app.crud.pagination import page_model
-from app.crud.relations import Relations, ToOne, default_expansions, resolve
+from app.crud.relations import Relations, default_expansions, resolve
 from app.crud.resource import Resource
 from app.crud.sparse import FieldSet, selectable, trim
 
@@ -55,14 +55,6 @@ def is_plain_projection(resource: Resource) -> bool:
     return True
 
 
-def _optional_to_one(relations: Relations) -> dict[str, ToOne]:
-    return {
-        name: relation
-        for name, relation in relations.to_one.items()
-        if name not in relations.defaults
-    }
-
-
 def expanded_model(
     resource: Resource, relations: Relations, to_many: bool = True
 ) -> type[BaseModel]:
@@ -71,7 +63,7 @@ def expanded_model(
     nested in another's to-many relation (only their to-one relations)."""
     fields: dict[str, Any] = {
         name: (relation.schema | None, Field(None, description=f"With `expand={name}`"))
-        for name, relation in _optional_to_one(relations).items()
+        for name, relation in relations.optional.items()
     }
     for name, many in relations.to_many.items() if to_many else ():
         child = expanded_model(many.child, resolve(many.child), to_many=False)

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 from sqlmodel import SQLModel
 
-from app.crud.relations import default_expansions, to_one
+from app.crud.relations import default_expansions, resolve, to_one
 from app.crud.resource import Expand
 from app.models.comment import comments
 from app.models.post import posts
@@ -48,3 +48,24 @@ def test_declarations_that_do_not_fit_are_refused(expand: Expand, message: str) 
 def test_the_users_profile_shows_no_email() -> None:
     assert "email" in UserPublic.model_fields
     assert set(UserProfile.model_fields) == {"id", "full_name"}
+
+
+@pytest.mark.parametrize(
+    ("expand", "message"),
+    [
+        (Expand("comments", max_items=0), "max_items must be at least 1"),
+        (Expand("comments", default=True), "never a default expansion"),
+    ],
+)
+def test_to_many_declarations_that_do_not_fit_are_refused(expand: Expand, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        resolve(replace(posts, expand=(expand,)))
+
+
+def test_the_declared_relations_and_what_expand_may_name() -> None:
+    relations = resolve(posts)
+    assert relations.defaults == ("owner",)
+    assert list(relations.optional) == []
+    assert relations.names == ("owner", "comments", "comments.author")  # not comments.post
+    assert relations.fields == ("owner.full_name",)
+    assert list(resolve(comments).optional) == ["post", "author"]
