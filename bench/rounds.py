@@ -50,17 +50,33 @@ def first_cursor(target: Target) -> str:
         return str(json.load(response)["next_cursor"])
 
 
+# The expand endpoints are the get, list and cursor scripts with a query appended.
+EXPANSIONS = {
+    "expand-get": ("get", "expand=comments"),
+    "expand-list": ("list", "expand=owner,comments.author"),
+    "expand-cursor": ("cursor", "expand=owner,comments.author"),
+}
+
+
+def script_of(endpoint: str) -> tuple[str, list[str]]:
+    """The wrk script an endpoint runs, and the query it appends (none for most)."""
+    script, query = EXPANSIONS.get(endpoint, (endpoint, ""))
+    return script, [query] if query else []
+
+
 def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list[str]:
-    if endpoint in ("cursor", "expand-cursor"):
-        return [first_cursor(target)]
-    return {
-        "get": [str(args.posts), str(UNPUBLISHED_EVERY)],
-        "expand-get": [str(args.posts), str(UNPUBLISHED_EVERY)],
-        "list": [str(args.max_offset)],
-        "expand-list": [str(args.max_offset)],
-        "create": [str(args.fixtures / "tokens.txt")],
-        "update": [str(args.fixtures / "owned.txt")],
-    }.get(endpoint, [])
+    script, extra = script_of(endpoint)
+    if script == "cursor":
+        return [first_cursor(target), *extra]
+    return [
+        *{
+            "get": [str(args.posts), str(UNPUBLISHED_EVERY)],
+            "list": [str(args.max_offset)],
+            "create": [str(args.fixtures / "tokens.txt")],
+            "update": [str(args.fixtures / "owned.txt")],
+        }.get(script, []),
+        *extra,
+    ]
 
 
 def wrk_command(
@@ -74,7 +90,7 @@ def wrk_command(
         "--timeout",
         "30s",  # exact totals on 1,000,000 rows take seconds
         "-s",
-        str(WRK_SCRIPTS / f"{endpoint}.lua"),
+        str(WRK_SCRIPTS / f"{script_of(endpoint)[0]}.lua"),
         target.url,
         "--",
         *script_args(target, endpoint, args),

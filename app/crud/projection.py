@@ -44,6 +44,8 @@ class Projection:
 
     def embeds(self, to_one: Sequence[str] = ()) -> tuple[ToOne, ...]:
         """The default to-one relations, then the requested ones."""
+        if not to_one:  # every read's ETag asks: no new tuple for the usual case
+            return self.defaults
         return (*self.defaults, *(self.relations.to_one[name] for name in to_one))
 
     def joined(

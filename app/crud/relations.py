@@ -7,6 +7,7 @@ is one more statement per page, for every parent on it (app/crud/children.py).
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import create_model
@@ -132,12 +133,12 @@ class Relations:
     # Per to-many relation, the child's own to-one relations it may nest (`comments.author`).
     nested: dict[str, dict[str, ToOne]]
 
-    @property
+    @cached_property
     def optional(self) -> dict[str, ToOne]:
         """The to-one relations nested only when `expand` names them."""
         return {name: one for name, one in self.to_one.items() if name not in self.defaults}
 
-    @property
+    @cached_property
     def fields(self) -> tuple[str, ...]:
         """What filters and sorts may name across to-one relations: `owner.full_name` (not
         `owner.id`, which is `owner_id`)."""
@@ -148,7 +149,7 @@ class Relations:
             if column != "id"
         )
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """What `expand` may name, nested ones included."""
         inner = [f"{name}.{child}" for name, ones in self.nested.items() for child in ones]

@@ -3,11 +3,12 @@
 -- it starts again. args: the first page's next_cursor (fetched by bench/rounds.py), so no
 -- request of the run is a first page (that one counts the total, like `list`).
 dofile("bench/wrk/common.lua")
-local start, cursor
+local start, cursor, query
 
 function init(args)
   start = args[1]
   cursor = start
+  query = args[2] and ("&" .. args[2]) or ""
 end
 
 local function escape(value)
@@ -15,7 +16,7 @@ local function escape(value)
 end
 
 function request()
-  return wrk.format("GET", "/api/v1/posts?limit=20&cursor=" .. escape(cursor))
+  return wrk.format("GET", "/api/v1/posts?limit=20&cursor=" .. escape(cursor) .. query)
 end
 
 function response(status, headers, body)

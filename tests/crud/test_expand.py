@@ -12,6 +12,7 @@ from httpx import AsyncClient
 
 from tests.crud.conftest import Blog, counted_statements
 from tests.crud.formats import assert_problem
+from tests.crud.test_cursor import flat_ids, walk
 from tests.factories import TestUser, UserFactory
 
 POSTS = "/api/v1/posts"
@@ -306,17 +307,6 @@ async def test_filters_across_to_one_relations(
     assert problem["errors"][0]["loc"] == ["query"]
 
 
-async def page_through(client: AsyncClient, url: str, user: TestUser | None = None) -> list[int]:
-    """Every row's id, following cursors from the first page."""
-    seen: list[int] = []
-    page = await get(client, url, user)
-    while True:
-        seen += [item["id"] for item in page["items"]]
-        if page["next_cursor"] is None:
-            return seen
-        page = await get(client, f"{url}&cursor={page['next_cursor']}", user)
-
-
 async def test_sorting_by_a_to_one_relation_pages_by_cursor(
     client: AsyncClient, blog: Blog, users: UserFactory
 ) -> None:
@@ -328,9 +318,10 @@ async def test_sorting_by_a_to_one_relation_pages_by_cursor(
         for _ in range(2)
     ]
     expected = [post_id for _, post_id in sorted(written)]  # ties broken by id
-    assert await page_through(client, f"{POSTS}?sort=owner.full_name&limit=3") == expected
-    descending = await page_through(client, f"{POSTS}?sort=-owner.full_name,-id&limit=4")
-    assert descending == expected[::-1]
+    ascending = await walk(client, POSTS, {"sort": "owner.full_name", "limit": 3})
+    assert flat_ids(ascending) == expected
+    descending = await walk(client, POSTS, {"sort": "-owner.full_name,-id", "limit": 4})
+    assert flat_ids(descending) == expected[::-1]
     offset = await get(client, f"{POSTS}?sort=owner.full_name&limit=4&offset=2")
     assert [item["id"] for item in offset["items"]] == expected[2:6]
     problem = assert_problem(await client.get(f"{POSTS}?sort=owner.email"), 422)

@@ -22,6 +22,7 @@ from sqlmodel import Field, Relationship, SQLModel, col
 from app.crud.resource import Expand, Parent, Read, Resource, Viewer, register, registry
 from app.crud.table import Versioned
 from app.main import create_app
+from tests.crud.test_cursor import flat_ids, walk
 from tests.factories import TestUser, UserFactory
 
 FORBID = ConfigDict(extra="forbid")
@@ -266,18 +267,12 @@ async def test_sorting_by_a_relation_orders_by_what_the_viewer_may_read(
     """To Bob, Alice's unlisted shelf has no name (NULL sorts last): the order must not tell
     him it is `hidden`, which sorts before `open`."""
     world, people = scene
-    url = "/api/v1/test_badges?sort=shelf.name&limit=2"
-    order = {viewer: await page_ids(world, url, people[viewer]) for viewer in ("alice", "bob")}
+    params = {"sort": "shelf.name", "limit": 2}
+    order = {
+        viewer: flat_ids(
+            await walk(world.api, "/api/v1/test_badges", params, people[viewer].headers)
+        )
+        for viewer in ("alice", "bob")
+    }
     own, a, b = (world.ids[f"test_badges:{row}"] for row in ("own", "alice", "bob"))
     assert order == {"alice": [own, a, b], "bob": [a, b, own]}
-
-
-async def page_ids(world: Scene, url: str, user: TestUser) -> list[int]:
-    """Every row's id, following cursors."""
-    seen: list[int] = []
-    page = await world.read(url, user)
-    while True:
-        seen += [item["id"] for item in page["items"]]
-        if page["next_cursor"] is None:
-            return seen
-        page = await world.read(f"{url}&cursor={page['next_cursor']}", user)
