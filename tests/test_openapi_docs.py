@@ -128,6 +128,8 @@ def test_generated_descriptions_give_access_and_conditional_headers(spec: dict[s
         description = paths["/api/v1/comments/{item_id}"][method]["description"]
         assert "If-Match" in description and "412" in description, method
         assert "Idempotency-Key" not in description
+    comments = paths["/api/v1/comments"]["get"]["description"]
+    assert "A comment is visible when its post is." in comments  # inherits_visibility=True
     assert "`post_id` must name a post" in paths["/api/v1/comments"]["post"]["description"]
 
 

@@ -7,12 +7,12 @@ viewer's id enters them as the `viewer_id` bind parameter.
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Integer, and_, bindparam, false, true
+from sqlalchemy import ColumnElement, FromClause, Integer, and_, bindparam, false, select, true
 from sqlalchemy.orm import aliased
 
 from app.core.errors import Forbidden
 from app.crud import binds
-from app.crud.resource import Read, Resource, Viewer, Write
+from app.crud.resource import Parent, Read, Resource, Viewer, Write
 
 
 class ViewerKind(StrEnum):
@@ -43,10 +43,14 @@ class Access:
         table = resource.sa_table
         self.owner = table.c[resource.owner_field] if resource.owner_field else None
 
-    def visible(self, viewer: Viewer, alias: FromClause | None = None) -> ColumnElement[bool]:
+    def visible(
+        self, viewer: Viewer, alias: FromClause | None = None, parents_seen: str | None = None
+    ) -> ColumnElement[bool]:
         """Rows this viewer may see at all; the rest behave as if they did not exist.
 
         Of the table itself, or of an `alias` of it (a related row joined into a read).
+        `parents_seen` names a parent reference whose rows the caller has just read under this
+        viewer's visibility: its inherited rule would only repeat that check.
         """
         if viewer.is_superuser:
             return true()
@@ -64,7 +68,18 @@ class Access:
             rule = self.resource.visibility(table, viewer)
             if rule is not None:
                 clauses.append(rule)
+        for parent in self.resource.parents:
+            if parent.inherits_visibility and parent.field != parents_seen:
+                clauses.append(self.parent_visible(parent, viewer, alias))
         return and_(true(), *clauses)
+
+    def parent_visible(
+        self, parent: Parent, viewer: Viewer, alias: FromClause | None
+    ) -> ColumnElement[bool]:
+        """The row's parent reference points at a row this viewer may see."""
+        reference = (self.resource.sa_table if alias is None else alias).c[parent.field]
+        [key] = parent.resource.sa_table.primary_key.columns
+        return reference.in_(select(key).where(Access(parent.resource).visible(viewer)))
 
     def writable(self, viewer: Viewer) -> ColumnElement[bool]:
         """Rows this viewer may change (among the visible ones)."""

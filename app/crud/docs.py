@@ -75,7 +75,11 @@ def access_rule(resource: Resource, operation: str) -> str:
     visibility = inspect.getdoc(resource.visibility) if resource.visibility else None
     if visibility:
         rule += f" {visibility.strip()}"
-    if resource.visibility is not None and operation != "create":
+    inherited = [parent for parent in resource.parents if parent.inherits_visibility]
+    for parent in inherited:
+        rule += f" {article(words(resource.singular)).capitalize()} is visible when its"
+        rule += f" {words(parent.resource.singular)} is."
+    if (resource.visibility is not None or inherited) and operation != "create":
         rule += " What the caller cannot see is absent from lists and a 404 otherwise."
     return rule
 

@@ -76,11 +76,17 @@ class Expand:
 
 @dataclass(frozen=True)
 class Parent:
-    """A foreign key whose target must exist and be visible to the caller on writes."""
+    """A foreign key whose target must exist and be visible to the caller on writes.
+
+    With `inherits_visibility`, a row is visible only when its parent row is (a comment when
+    its post is): the generic layer adds that rule to every read, and leaves it out where the
+    parents were just read under the same viewer's visibility (a post's nested comments).
+    """
 
     field: str
     resource: "Resource"
     nested_list: bool = False  # also serve `GET /<parent>/{id}/<plural>`
+    inherits_visibility: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,8 @@ class Resource:
         for schema in (self.create, self.update):
             if schema.model_config.get("extra") != "forbid":
                 raise TypeError(f"{schema.__name__} must forbid unknown fields (extra='forbid')")
+        if any(parent.inherits_visibility and parent.resource is self for parent in self.parents):
+            raise ValueError(f"{self.plural}: a row cannot inherit visibility from its own table")
         if (self.read is Read.OWNER or self.write is Write.OWNER) and not self.owner_field:
             raise ValueError(f"{self.plural}: an owner policy needs owner_field")
         scalars = tuple(name for name in self.public.model_fields if name in self.columns)

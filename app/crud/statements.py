@@ -260,7 +260,8 @@ class ResourceStatements:
                 )
                 .where(
                     AnyOf(parent, bindparam(binds.PARENT_IDS, type_=ValueList(parent.type))),
-                    self.access.visible(symbolic_viewer(kind)),
+                    # The parents were read under this viewer's visibility.
+                    self.access.visible(symbolic_viewer(kind), parents_seen=foreign_key),
                 )
                 .subquery("ranked")
             )

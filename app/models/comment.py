@@ -2,12 +2,11 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import Strict
-from sqlalchemy import ColumnElement
-from sqlmodel import Field, Relationship, SQLModel, col, select
+from sqlmodel import Field, Relationship, SQLModel
 
-from app.crud.resource import Expand, Parent, Resource, Viewer, register
+from app.crud.resource import Expand, Parent, Resource, register
 from app.crud.table import Versioned, input_config
-from app.models.post import Post, posts, visible_posts
+from app.models.post import Post, posts
 from app.models.user import User, UserProfile
 
 
@@ -61,11 +60,6 @@ class CommentPublic(CommentBase):
     updated_at: datetime
 
 
-def visible_comments(table: type[Comment], viewer: Viewer) -> ColumnElement[bool]:
-    """A comment is visible when its post is."""
-    return col(table.post_id).in_(select(col(Post.id)).where(visible_posts(Post, viewer)))
-
-
 comments = register(
     Resource(
         table=Comment,
@@ -74,8 +68,7 @@ comments = register(
         public=CommentPublic,
         owner_field="author_id",
         filter_fields=("post_id", "author_id", "created_at"),
-        visibility=visible_comments,
-        parents=(Parent("post_id", posts, nested_list=True),),
+        parents=(Parent("post_id", posts, nested_list=True, inherits_visibility=True),),
         expand=(Expand("post"), Expand("author", UserProfile)),
     )
 )
