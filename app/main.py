@@ -16,10 +16,21 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.openapi import api_info, build_openapi
 
-EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After"]
+# What browser code may read (the totals the frontend dialects' providers read included)...
+EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "X-Total-Count",
+    "Content-Range",
+    "X-Request-ID",
+    "Retry-After",
+]
+# ...and send (`Range`: ra-data-simple-rest sends it with every list).
 ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
+    "Range",
     "If-Match",
     "If-None-Match",
     "Idempotency-Key",
@@ -68,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=ALLOWED_HEADERS,
             expose_headers=EXPOSED_HEADERS,
+            max_age=settings.CORS_MAX_AGE,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware)

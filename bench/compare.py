@@ -109,6 +109,8 @@ def main() -> None:
     for item_id in (7, 50):  # the expand endpoints (50: unpublished)
         check.same(f"/api/v1/posts/{item_id}?expand=comments")
     check.same("/api/v1/posts?limit=20&offset=100&expand=owner,comments.author")
+    for start in (0, 100, 9000):  # the json-server dialect's list
+        check.same(f"/api/compat/json-server/posts?_start={start}&_end={start + 20}")
     new = {"title": "Compared", "content": "Same JSON?", "published": True}
     check.same("/api/v1/posts", "POST", new, token, MASKED_ON_WRITES)
     check.same(f"/api/v1/posts/{own_ids[0]}", "PATCH", {"title": "Edited"}, token, ("updated_at",))

@@ -422,6 +422,37 @@ async def _list_posts(request: Request) -> Response:
     return json_response(body, headers=headers)
 
 
+async def list_posts_json_server(request: Request) -> Response:
+    """`/api/compat/json-server/posts?_start=&_end=`: the same page as a bare array."""
+    try:
+        query = request.query_params
+        unknown = set(query) - {"_start", "_end"}
+        if unknown:
+            raise Problem(422, f"unknown query parameter(s) {', '.join(sorted(unknown))}")
+        start = parse_int(query.get("_start"), "_start", 0, 0, 2**31 - 1)
+        end = parse_int(query.get("_end"), "_end", start + MAX_LIMIT, start + 1, start + MAX_LIMIT)
+        async with request.app.state.pool.connection() as connection:
+            viewer = await viewer_of(request, connection, required=False)
+            args: list[Any] = []
+            condition = visibility(viewer, args)
+            sql = (
+                f"{PAGE_OUTER}, (SELECT count(*) FROM posts p WHERE {condition}) AS total{FROM}"
+                f" WHERE {condition} ORDER BY p.created_at DESC, p.id DESC LIMIT %s OFFSET %s) q"
+                " ORDER BY q.created_at DESC, q.id DESC"
+            )
+            params = [*args, *args, end - start, start]
+            rows = await (await connection.execute(sql, params)).fetchall()
+            if rows:
+                total = rows[0][12]
+            else:
+                count = f"SELECT count(*){FROM} WHERE {condition}"
+                total = (await (await connection.execute(count, args)).fetchone())[0]  # type: ignore[index]
+        body = dumps([shape(row) for row in rows])
+        return json_response(body, headers={"X-Total-Count": str(total)})
+    except Problem as error:
+        return problem(error)
+
+
 async def body_of(request: Request, partial: bool) -> dict[str, Any]:
     """The project's PostCreate / PostUpdate rules, by hand."""
     try:
@@ -526,6 +557,7 @@ app = Starlette(
         Route("/api/v1/posts", create_post, methods=["POST"]),
         Route("/api/v1/posts/{item_id}", get_post, methods=["GET"], name="post"),
         Route("/api/v1/posts/{item_id}", update_post, methods=["PATCH"]),
+        Route("/api/compat/json-server/posts", list_posts_json_server, methods=["GET"]),
     ],
     lifespan=lifespan,
 )

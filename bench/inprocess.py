@@ -102,6 +102,13 @@ async def measure(endpoints: list[str], count: int) -> None:
                 b"",
                 [],
             ),
+            "compat-list": lambda i: (
+                "GET",
+                "/api/compat/json-server/posts",
+                b"_start=%d&_end=%d" % (i * 37 % 9000, i * 37 % 9000 + 20),
+                b"",
+                [],
+            ),
             "filter": lambda i: (
                 "GET",
                 "/api/v1/posts",

@@ -30,6 +30,7 @@ ENDPOINTS = (
     "expand-get",
     "expand-list",
     "expand-cursor",
+    "compat-list",
     "create",
     "update",
 )
@@ -72,6 +73,7 @@ def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list
         *{
             "get": [str(args.posts), str(UNPUBLISHED_EVERY)],
             "list": [str(args.max_offset)],
+            "compat-list": [str(args.max_offset)],
             "create": [str(args.fixtures / "tokens.txt")],
             "update": [str(args.fixtures / "owned.txt")],
         }.get(script, []),

@@ -1,6 +1,5 @@
 """Mounts every resource declared in app/models."""
 
-from fastapi import APIRouter
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import bindparam, select
 from sqlmodel import col
@@ -10,7 +9,7 @@ import app.models  # noqa: F401  (declares the resources)
 from app.api.deps import TOKEN_URL, invalid_token, oauth2_scheme, token_claims
 from app.core.errors import NotAuthenticated
 from app.crud.resource import Viewer, ViewerDeps, registry
-from app.crud.router import build_routers
+from app.crud.router import ResourceRoutes
 from app.models.user import User
 
 ANONYMOUS = Viewer(id=None)
@@ -55,5 +54,6 @@ class CallerScheme(OAuth2PasswordBearer):
 VIEWERS = ViewerDeps(optional=CallerScheme(required=False), required=CallerScheme(required=True))
 
 
-def resource_routers() -> list[APIRouter]:
-    return [router for resource in registry for router in build_routers(resource, VIEWERS)]
+def generated_routes() -> list[ResourceRoutes]:
+    """The routes of every registered resource (build() gives their `/api/v1` routers)."""
+    return [ResourceRoutes(resource, VIEWERS) for resource in registry]

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     REFRESH_TOKEN_MAX_DAYS: int = Field(30, gt=0)  # ...and its login's, however often refreshed
     BCRYPT_ROUNDS: int = Field(12, ge=4, le=31)
     CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+    CORS_MAX_AGE: int = Field(3600, ge=0)  # seconds a browser may reuse a preflight's answer
     FIRST_SUPERUSER_EMAIL: str | None = None
     FIRST_SUPERUSER_PASSWORD: str | None = None
     DB_POOL_SIZE: int = Field(10, ge=1)  # PostgreSQL connections per worker, all uses together

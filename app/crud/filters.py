@@ -112,12 +112,14 @@ class Condition:
 
 
 def filter_params(
-    resource: Resource, relations: Relations | None = None
+    resource: Resource, relations: Relations | None = None, extra: tuple[str, ...] = ()
 ) -> dict[str, tuple[str, Operator]]:
     """Query parameter name -> (field, operator) for every allowed filter: the resource's
-    filter fields, and what each to-one relation shows (`owner.full_name`, `post.published`)."""
+    filter fields (plus `extra` columns), and what each to-one relation shows
+    (`owner.full_name`, `post.published`)."""
     params = {}
     names = list(resource.filter_fields or ())
+    names += [name for name in extra if name not in names]
     if relations is not None:
         names += relations.fields
     for name in names:

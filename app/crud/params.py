@@ -40,11 +40,14 @@ def _split_commas(value: Any) -> Any:
 
 
 def list_params_model(
-    resource: Resource, default_sort: str, relations: Relations | None = None
+    resource: Resource,
+    default_sort: str,
+    relations: Relations | None = None,
+    extra_filters: tuple[str, ...] = (),
 ) -> type[BaseModel]:
     """The list's parameters; `expand` is checked against the relations later (expand.py)."""
     sort_fields = sortable(resource, relations)
-    filters = filter_params(resource, relations)
+    filters = filter_params(resource, relations, extra_filters)
     fields: dict[str, Any] = {
         "limit": (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")),
         "offset": (
@@ -134,8 +137,10 @@ class ListQuery:
         resource: Resource,
         relations: Relations,
         selectable: Mapping[str, Sequence[str]] | None = None,
+        extra_filters: tuple[str, ...] = (),
     ) -> None:
-        self.model = list_params_model(resource, resource.default_sort, relations)
+        self.model = list_params_model(resource, resource.default_sort, relations, extra_filters)
+        self.filters = filter_params(resource, relations, extra_filters)
         schema = self.model.model_json_schema()
         definitions = schema.get("$defs", {})
         properties = schema["properties"]
@@ -156,9 +161,7 @@ class ListQuery:
         if selectable is not None:
             self.openapi_parameters.append(fields_parameter(selectable))
         self.repeatable = {
-            name
-            for name, (_, operator) in filter_params(resource, relations).items()
-            if operator.value == "list"
+            name for name, (_, operator) in self.filters.items() if operator.value == "list"
         } | {"expand", "fields"}
 
     def parse(self, query: QueryParams, max_offset: int, max_in_values: int) -> dict[str, Any]:

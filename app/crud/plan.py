@@ -81,10 +81,15 @@ def sort_keys(
 class ListPlanner:
     """Turns a resource's validated list parameters into a `ListQuery`."""
 
-    def __init__(self, resource: Resource, relations: Relations | None = None) -> None:
+    def __init__(
+        self,
+        resource: Resource,
+        relations: Relations | None = None,
+        extra_filters: tuple[str, ...] = (),
+    ) -> None:
         self.resource = resource
         self.relations = relations
-        self.filters = filter_params(resource, relations)
+        self.filters = filter_params(resource, relations, extra_filters)
 
     def plan(
         self,

@@ -94,6 +94,7 @@ class Representation:
         )
         self.item_adapter = TypeAdapter(self.item_model)
         self.page_adapter = TypeAdapter(self.list_model)
+        self.items_adapter = TypeAdapter(list[self.item_model])  # type: ignore[name-defined]  # a runtime type
         self.selectable = selectable(self.item_model)  # what `fields` may name
 
     # exclude_unset: the relations a request did not expand are absent, not null.
@@ -114,3 +115,11 @@ class Representation:
         if fieldset is not None:
             body = {**body, "items": [trim(item, fieldset) for item in body["items"]]}
         return to_json(body)
+
+    def items(self, items: list[dict[str, Any]]) -> bytes:
+        """A bare JSON array of items (the frontend dialects' lists)."""
+        if not self.plain:
+            return self.items_adapter.dump_json(
+                self.items_adapter.validate_python(items), exclude_unset=True
+            )
+        return to_json(items)

@@ -176,21 +176,33 @@ class ResourceRoutes:
             viewer: Writer,
             idempotency_key: IdempotencyKeyHeader = None,
         ) -> Any:
-            self.repository.access.check_may_create(viewer)
             body = cast(BaseModel, data)
-            key = None
-            if idempotency_key is not None:
-                assert viewer.id is not None
-                payload = body.model_dump(mode="json")
-                key = idempotency.request_key(viewer.id, idempotency_key, request.url.path, payload)
-            item, etag = await self.repository.create(
-                database(request), body.model_dump(), viewer, key, self.expansion(request)
-            )
-            response = json_response(self.representation.item(item), status.HTTP_201_CREATED, etag)
-            # The create path plus the id: url_for() would search every route.
-            location = request.url.replace(path=f"{request.url.path}/{item['id']}", query="")
-            response.headers["Location"] = str(location)
-            return response
+            values = body.model_dump()
+            expansion = self.expansion(request)
+            return await self.create(request, values, body, viewer, idempotency_key, expansion)
+
+    async def create(
+        self,
+        request: Request,
+        values: dict[str, Any],
+        body: BaseModel,
+        viewer: Viewer,
+        idempotency_key: str | None,
+        expansion: Expansion,
+    ) -> Response:
+        """Insert `values` (from `body`, as sent): 201 with the item, its ETag and Location."""
+        self.repository.access.check_may_create(viewer)
+        key = None
+        if idempotency_key is not None:
+            assert viewer.id is not None
+            payload = body.model_dump(mode="json")
+            key = idempotency.request_key(viewer.id, idempotency_key, request.url.path, payload)
+        item, etag = await self.repository.create(database(request), values, viewer, key, expansion)
+        response = json_response(self.representation.item(item), status.HTTP_201_CREATED, etag)
+        # The create path plus the id: url_for() would search every route.
+        location = request.url.replace(path=f"{request.url.path}/{item['id']}", query="")
+        response.headers["Location"] = str(location)
+        return response
 
     def add_write(
         self, method: str, operation: str, schema: type[BaseModel], partial: bool

@@ -78,7 +78,7 @@ async def test_no_server_header(client: AsyncClient, serve: Serve) -> None:
 async def test_cors_preflight_allows_the_contract_headers(serve: Serve) -> None:
     client = await serve(create_app(Settings(CORS_ORIGINS=f"{ORIGIN}, https://other.example")))
     requested = (
-        "authorization, content-type, if-match, if-none-match, idempotency-key, x-request-id"
+        "authorization, content-type, range, if-match, if-none-match, idempotency-key, x-request-id"
     )
     response = await client.options(
         "/api/v1/users/me",
@@ -96,6 +96,7 @@ async def test_cors_preflight_allows_the_contract_headers(serve: Serve) -> None:
         h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
     }
     assert set(requested.split(", ")) <= allowed
+    assert response.headers["access-control-max-age"] == "3600"  # browsers cache the answer
 
 
 async def test_cors_exposes_the_contract_headers(serve: Serve) -> None:
@@ -103,7 +104,15 @@ async def test_cors_exposes_the_contract_headers(serve: Serve) -> None:
     response = await client.get("/health", headers={"Origin": ORIGIN})
     assert response.headers["access-control-allow-origin"] == ORIGIN
     exposed = {h.strip() for h in response.headers["access-control-expose-headers"].split(",")}
-    assert exposed == {"ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After"}
+    assert exposed == {
+        "ETag",
+        "Location",
+        "Link",
+        "X-Total-Count",
+        "Content-Range",
+        "X-Request-ID",
+        "Retry-After",
+    }
 
 
 async def test_cors_refuses_other_origins(serve: Serve) -> None:

@@ -155,6 +155,16 @@ OPERATIONS: dict[str, Expect] = {
     "comments-replace": Expect(Policy.OWNER, on_owners_post),
     "comments-delete": Expect(Policy.OWNER),
 }
+# The frontend dialects serve the same operations with the same policies (their PUT writes the
+# fields sent, as PATCH does).
+OPERATIONS |= {
+    f"{dialect}-{resource}-{action}": OPERATIONS[
+        f"{resource}-{'update' if action == 'replace' else action}"
+    ]
+    for dialect in ("json-server", "simple-rest")
+    for resource in ("posts", "comments")
+    for action in ("list", "get", "create", "update", "replace", "delete")
+}
 
 
 @dataclass
