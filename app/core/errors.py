@@ -163,8 +163,9 @@ def problem_response(
     slug: str | None = None,
     errors: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,  # extension members (RFC 9457)
 ) -> JSONResponse:
-    body = problem_body(status, detail, slug, errors)
+    body = problem_body(status, detail, slug, errors) | dict(extra or {})
     return JSONResponse(body, status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -175,11 +176,28 @@ def _validation_items(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def error_response(
+    error: ProblemError | RequestValidationError, extra: Mapping[str, Any] | None = None
+) -> JSONResponse:
+    """The problem document of a domain or validation error."""
+    if isinstance(error, RequestValidationError):
+        items = _validation_items(error)
+        return problem_response(
+            422, EXAMPLE_DETAILS[422], slug="validation-error", errors=items, extra=extra
+        )
+    return problem_response(
+        error.status,
+        error.detail,
+        slug=error.slug,
+        errors=error.errors,
+        headers=error.headers,
+        extra=extra,
+    )
+
+
 async def _on_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return problem_response(
-        exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=exc.headers
-    )
+    return error_response(exc)
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -202,9 +220,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        422, "The request is not valid", slug="validation-error", errors=_validation_items(exc)
-    )
+    return error_response(exc)
 
 
 def unhandled_error_response(scope: Scope, exc: BaseException) -> JSONResponse:

@@ -314,3 +314,28 @@ async def test_bad_simple_rest_queries_are_422_naming_the_parameter(
     response = await client.get(f"{SIMPLE_REST}/posts", params=params)
     assert_problem(response, 422)
     assert response.json()["errors"][0]["loc"][: len(loc)] == loc, response.json()
+
+
+async def test_problems_also_carry_the_message_the_providers_show(
+    client: AsyncClient, scene: Scene
+) -> None:
+    """react-admin's fetchJson and refine's axios client read `message` from an error body."""
+    post_id = scene.posts[0]["id"]
+    refused = await client.put(
+        f"{JSON_SERVER}/posts/{post_id}", json={"title": "x"}, headers=scene.bob.headers
+    )
+    body = assert_problem(refused, 403)
+    assert body["message"] == body["detail"]
+    invalid = await client.patch(
+        f"{SIMPLE_REST}/posts/{post_id}", json={"title": ""}, headers=scene.alice.headers
+    )
+    assert assert_problem(invalid, 422)["message"].startswith("title: String should have")
+    bad_range = await client.get(f"{SIMPLE_REST}/posts", params={"range": "[0,500]"})
+    assert assert_problem(bad_range, 422)["message"] == "range: the range spans more than 100 rows"
+    unauthenticated = await client.post(f"{JSON_SERVER}/posts", json={"title": "x"})
+    assert assert_problem(unauthenticated, 401)["message"] == "Not authenticated"
+    # /api/v1 is unchanged
+    same = await client.patch(
+        f"{V1}/posts/{post_id}", json={"title": "x"}, headers=scene.bob.headers
+    )
+    assert "message" not in assert_problem(same, 403)

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
-from app.core.errors import Unprocessable
+from app.core.errors import EXAMPLE_DETAILS, Unprocessable
 from app.crud.filters import Operator
 from app.crud.pagination import MAX_LIMIT
 
@@ -51,13 +51,12 @@ class FilterKeys:
         self, filters: Mapping[str, tuple[str, Operator]], sortable: Sequence[str]
     ) -> None:
         self.sortable = sortable
-        self.params = set(filters)
         self.fields = sorted({name for name, _ in filters.values()})
-        self.suffixed = {
+        self.suffixed = {  # only where `/api/v1` has the operator for the field's type
             f"{name}{suffix}": (name, op)
             for name in self.fields
             for suffix, op in SUFFIXES.items()
-            if f"{name}__{op}" in self.params
+            if f"{name}__{op}" in filters
         }
 
     def sort(self, keys: Iterable[tuple[str, str]], origin: Loc) -> str:
@@ -131,5 +130,5 @@ def reword(
         if len(loc) >= 2 and loc[0] == "query" and loc[1] in origins:
             loc = ["query", *origins[str(loc[1])], *loc[2:]]
         errors.append({"loc": loc, "msg": item["msg"], "type": item["type"]})
-    detail = error.detail if isinstance(error, Unprocessable) else "The request is not valid"
+    detail = error.detail if isinstance(error, Unprocessable) else EXAMPLE_DETAILS[422]
     return Unprocessable(detail, errors=errors)

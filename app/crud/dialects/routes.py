@@ -5,15 +5,22 @@ Each runs the generic layer's own pieces (the resource's `Listing`, `Repository`
 query and the list's framing differ from `/api/v1`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeAlias
 
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
 
-from app.core.errors import Unprocessable, problem_responses
+from app.core.errors import (
+    EXAMPLE_DETAILS,
+    ProblemError,
+    Unprocessable,
+    error_response,
+    problem_responses,
+)
 from app.crud import docs
 from app.crud.dialects.bodies import lenient_model, written
 from app.crud.dialects.query import FilterKeys, Translated, reword
@@ -59,7 +66,9 @@ class DialectRoutes:
         )
         self.keys = FilterKeys(self.listing.query.filters, sortable(resource, routes.relations))
         self.operation = f"{dialect.name}-{resource.plural}"
-        self.router = APIRouter(prefix=f"/{resource.plural}", tags=[dialect.name])
+        self.router = APIRouter(
+            prefix=f"/{resource.plural}", tags=[dialect.name], route_class=DialectRoute
+        )
         shown = tuple(routes.representation.item_model.model_fields)
         self.create_model = lenient_model(resource.create, shown, f"{resource.name}DialectCreate")
         self.update_model = lenient_model(resource.update, shown, f"{resource.name}DialectUpdate")
@@ -221,3 +230,28 @@ class DialectRoutes:
             item, _ = await routes.repository.get(db, item_id, viewer, self.expansion(request))
             await routes.repository.delete(db, item_id, viewer, tags)
             return json_response(routes.representation.item(item))
+
+
+class DialectRoute(APIRoute):
+    """A dialect's route: its problem answers also carry `message`, which react-admin's and
+    refine's providers show the user (for a 422, the first invalid field and why)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (ProblemError, RequestValidationError) as error:
+                return error_response(error, {"message": message_of(error)})
+
+        return handle
+
+
+def message_of(error: ProblemError | RequestValidationError) -> str:
+    items = error.errors() if isinstance(error, RequestValidationError) else error.errors
+    if not items:
+        return error.detail if isinstance(error, ProblemError) else EXAMPLE_DETAILS[422]
+    first = items[0]
+    where = ".".join(str(part) for part in first["loc"][1:])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
