@@ -78,9 +78,7 @@ def headers(plural: str, offset: int, count: int, total: int) -> dict[str, str]:
     return {"X-Total-Count": str(total)}
 
 
-def parameters(
-    keys: FilterKeys, sortable: list[str], search: bool, expandable: list[str]
-) -> list[dict[str, Any]]:
+def parameters(keys: FilterKeys, search: bool, expandable: list[str]) -> list[dict[str, Any]]:
     def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {
             "name": name,
@@ -93,7 +91,7 @@ def parameters(
     described = [
         query("_start", {"type": "integer", "minimum": 0}, "First row (from 0)"),
         query("_end", {"type": "integer", "minimum": 1}, "Row after the last (at most 100 rows)"),
-        query("_sort", {"type": "string"}, "Comma-separated fields: " + ", ".join(sortable)),
+        query("_sort", {"type": "string"}, "Comma-separated fields: " + ", ".join(keys.sortable)),
         query("_order", {"type": "string"}, "Comma-separated ASC or DESC, one per _sort field"),
     ]
     if search:

@@ -51,10 +51,13 @@ class Dialect:
     embedded: Callable[[QueryParams], list[str]]  # `expand` of a get or write
     headers: Callable[[str, int, int, int], dict[str, str]]  # (plural, offset, count, total)
     header_docs: dict[str, Any]
-    parameters: Callable[[FilterKeys, list[str], bool, list[str]], list[dict[str, Any]]]
+    # the list's OpenAPI parameters: (filter keys and sorts, searchable?, expandable names)
+    parameters: Callable[[FilterKeys, bool, list[str]], list[dict[str, Any]]]
 
 
 class DialectRoutes:
+    """One resource's routes in one dialect, from its `/api/v1` `ResourceRoutes`."""
+
     def __init__(self, routes: ResourceRoutes, dialect: Dialect) -> None:
         self.routes = routes
         self.dialect = dialect
@@ -104,7 +107,6 @@ class DialectRoutes:
         relations = self.routes.relations
         parameters = self.dialect.parameters(
             self.keys,
-            list(self.keys.sortable),
             bool(resource.search_fields),
             list(relations.names) if resource.expand else [],
         )

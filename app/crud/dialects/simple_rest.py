@@ -113,9 +113,7 @@ def headers(plural: str, offset: int, count: int, total: int) -> dict[str, str]:
     return {"Content-Range": f"{plural} {rows}/{total}"}
 
 
-def parameters(
-    keys: FilterKeys, sortable: list[str], search: bool, expandable: list[str]
-) -> list[dict[str, Any]]:
+def parameters(keys: FilterKeys, search: bool, expandable: list[str]) -> list[dict[str, Any]]:
     def json_query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {
             "name": name,
@@ -138,7 +136,7 @@ def parameters(
             {
                 "type": "array",
                 "prefixItems": [
-                    {"type": "string", "enum": sortable},
+                    {"type": "string", "enum": list(keys.sortable)},
                     {"type": "string", "enum": ["ASC", "DESC"]},
                 ],
                 "minItems": 2,
