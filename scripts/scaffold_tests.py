@@ -127,6 +127,22 @@ async def test_unknown_field_is_422(client: AsyncClient, users: UserFactory) -> 
     assert ["body", "not_a_field"] in error_locs(assert_problem(response, 422))
 """
 
+BULK = """
+async def test_bulk_create_and_delete(client: AsyncClient, users: UserFactory) -> None:
+    user = await writer(users)
+    body = await payload(client, users, user)
+    response = await client.post(f"{URL}/batch", json=[body], headers=user.headers)
+    assert response.status_code == 201, response.text
+    [written] = response.json()["items"]
+    assert parsed(written["data"], body) == parsed(body, body)
+    item = f"{URL}/{written['data']['id']}"
+    assert (await client.get(item, headers=user.headers)).headers["etag"] == written["etag"]
+    ids = [written["data"]["id"]]
+    gone = await client.request("DELETE", f"{URL}/batch", json=ids, headers=user.headers)
+    assert gone.status_code == 204, gone.text
+    assert_problem(await client.get(item, headers=user.headers), 404)
+"""
+
 REQUIRED = """
 async def test_missing_required_field_is_422(
     client: AsyncClient, users: UserFactory
@@ -369,6 +385,7 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
     if scalars:
         blocks.append(UPDATE)
     blocks.append(DELETE_AND_422)
+    blocks.append(BULK)
     required = [f.name for f in spec.fields if not f.optional]
     if required:
         blocks.append(Template(REQUIRED).substitute(name=required[0]))

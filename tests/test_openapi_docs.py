@@ -20,6 +20,7 @@ from app.models.post import posts
 from tests.test_openapi_crud import operations
 
 APP = Path(__file__).resolve().parents[1] / "app"
+BULK = ("create", "update", "delete")
 # Before issue 21: summaries and tags changed, the operationIds (client method names) did not.
 OPERATION_IDS = {
     "auth-login",
@@ -70,10 +71,13 @@ def declared_slugs() -> set[str]:
 
 
 def test_operation_ids_are_unchanged(spec: dict[str, Any]) -> None:
-    """Besides the frontend dialects' operations (issue 15), under their own tags."""
+    """Besides the frontend dialects' operations (issue 15), under their own tags, and the
+    bulk writes (issue 16)."""
     ids = {operation["operationId"] for _, _, operation in operations(spec)}
     dialects = {id_ for id_ in ids if id_.startswith(("json-server-", "simple-rest-"))}
-    assert ids - dialects == OPERATION_IDS
+    bulk = {f"{plural}-{action}-many" for plural in ("posts", "comments") for action in BULK}
+    assert bulk <= ids
+    assert ids - dialects - bulk == OPERATION_IDS
     for dialect in ("json-server", "simple-rest"):
         for resource in ("posts", "comments"):
             actions = {"list", "get", "create", "update", "replace", "delete"}
@@ -100,7 +104,8 @@ def test_routes_set_their_summary_explicitly() -> None:
         for route in iter_route_contexts(create_app().routes)
         if getattr(route, "include_in_schema", False)
     ]
-    assert len(routes) == len(OPERATION_IDS) + 2 * 2 * 6  # two dialects of two resources
+    # two dialects of two resources, and their bulk writes
+    assert len(routes) == len(OPERATION_IDS) + 2 * 2 * 6 + 2 * len(BULK)
     for route in routes:
         assert route.summary, route.path
 

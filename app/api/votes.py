@@ -14,7 +14,7 @@ from app.core.database import Connection, Database
 from app.core.errors import NotFound, problem_responses
 from app.crud.repository import Repository
 from app.crud.resource import Viewer
-from app.crud.router import ItemId
+from app.crud.route_params import ItemId
 from app.models.post import PostVote, posts
 
 router = APIRouter(prefix="/posts", tags=["posts"])

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT: int = Field(3, ge=1)  # seconds; an unreachable database answers 503
     DB_STATEMENT_TIMEOUT_MS: int = Field(10_000, ge=0)  # PostgreSQL only; 0 disables it
     MAX_BODY_BYTES: int = Field(1024 * 1024, gt=0)
+    BULK_MAX_ITEMS: int = Field(1000, ge=1)  # items in one bulk write
     MAX_OFFSET: int = Field(10_000, ge=0)  # deeper list pages use cursors
     MAX_IN_VALUES: int = Field(100, ge=1)  # values of one `__in` filter
     LOGIN_MAX_FAILURES: int = Field(5, ge=1)  # per client address and per account...

@@ -32,7 +32,7 @@ def _constraint_columns(name: str | None) -> list[str]:
     return []
 
 
-def _integrity_problem(orig: Any) -> tuple[int, str, str, list[str]]:
+def integrity_problem(orig: Any) -> tuple[int, str, str, list[str]]:
     """Status, slug, detail and fields of a constraint violation (the driver's error)."""
     sqlstate = getattr(orig, "sqlstate", None)
     diag = getattr(orig, "diag", None)
@@ -52,7 +52,7 @@ def _integrity_problem(orig: Any) -> tuple[int, str, str, list[str]]:
 
 async def _on_integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     orig = exc.orig if isinstance(exc, IntegrityError) else exc
-    status, slug, detail, fields = _integrity_problem(orig)
+    status, slug, detail, fields = integrity_problem(orig)
     errors = [field_error(field, detail, slug) for field in fields] or [
         {"loc": ["body"], "msg": detail, "type": slug}
     ]

@@ -67,6 +67,12 @@ class Problem(BaseModel):
     status: int = Field(examples=[404])
     detail: str = Field(examples=[EXAMPLE_DETAILS[404]])
     errors: list[ErrorItem] | None = Field(default=None, examples=[EXAMPLE_ERRORS])
+    errors_total: int | None = Field(
+        default=None, description="How many errors there were, when `errors` lists only 100"
+    )
+    message: str | None = Field(
+        default=None, description="On `/api/compat` routes: what the frontend shows the user"
+    )
 
 
 class ProblemError(Exception):
@@ -156,6 +162,9 @@ def problem_body(
     return body
 
 
+MAX_LISTED_ERRORS = 100  # then `errors_total` says how many there were
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -182,8 +191,14 @@ def error_response(
     """The problem document of a domain or validation error."""
     if isinstance(error, RequestValidationError):
         items = _validation_items(error)
+        if len(items) > MAX_LISTED_ERRORS:  # a bulk body can have thousands
+            extra = {**(extra or {}), "errors_total": len(items)}
         return problem_response(
-            422, EXAMPLE_DETAILS[422], slug="validation-error", errors=items, extra=extra
+            422,
+            EXAMPLE_DETAILS[422],
+            slug="validation-error",
+            errors=items[:MAX_LISTED_ERRORS],
+            extra=extra,
         )
     return problem_response(
         error.status,

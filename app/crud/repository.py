@@ -164,33 +164,39 @@ class Repository:
         expansion: Expansion = NO_EXPANSION,
     ) -> tuple[Item, str]:
         """Insert a row; with an Idempotency-Key, a retry returns the first result."""
-        reject_nul(values, "body")
-        now = utcnow()
-        values = {**values, "created_at": now, "updated_at": now, "version": 1}
-        if self.resource.owner_field:
-            values[self.resource.owner_field] = viewer.id
-        names = tuple(values)
         several = key is not None or bool(self.resource.parents)
         async with self._write(db, several) as connection:
             if key is not None:
                 replay = await idempotency.stored(connection, key)
                 if replay is not None:
                     return replay
-            await self._check_parents(connection, values, viewer)
-            row = await self._write_returning(
-                connection,
-                ("insert", names),
-                lambda: self.statements.insert(names),
-                {binds.column_value(name): value for name, value in values.items()},
-                values,
-                viewer,
-                expansion.to_one,
-            )
-            assert row is not None
-            item, etag = await self._represent(connection, row, viewer, expansion)
+            item, etag = await self.insert(connection, values, viewer, expansion)
             if key is not None:
                 await idempotency.remember(connection, key, item, etag)
         return item, etag
+
+    async def insert(
+        self, connection: Connection, values: Item, viewer: Viewer, expansion: Expansion
+    ) -> tuple[Item, str]:
+        """Insert one row on `connection` (a single create's, or one of a bulk create's)."""
+        reject_nul(values, "body")
+        now = utcnow()
+        values = {**values, "created_at": now, "updated_at": now, "version": 1}
+        if self.resource.owner_field:
+            values[self.resource.owner_field] = viewer.id
+        names = tuple(values)
+        await self._check_parents(connection, values, viewer)
+        row = await self._write_returning(
+            connection,
+            ("insert", names),
+            lambda: self.statements.insert(names),
+            {binds.column_value(name): value for name, value in values.items()},
+            values,
+            viewer,
+            expansion.to_one,
+        )
+        assert row is not None
+        return await self._represent(connection, row, viewer, expansion)
 
     async def update(
         self,
@@ -202,36 +208,54 @@ class Repository:
         expansion: Expansion = NO_EXPANSION,
     ) -> tuple[Item, str]:
         """Apply `changes` atomically: the If-Match check is part of the UPDATE's WHERE."""
+        async with self._write(db, bool(self.resource.parents)) as connection:
+            return await self.change(connection, item_id, changes, viewer, tags, expansion)
+
+    async def change(
+        self,
+        connection: Connection,
+        item_id: int,
+        changes: Item,
+        viewer: Viewer,
+        tags: Sequence[int] | None,
+        expansion: Expansion,
+    ) -> tuple[Item, str]:
+        """Update one row on `connection`; 404, 403 or 412 when it may not."""
         reject_nulls(self.table, changes)
         reject_nul(changes, "body")
         kind, names, count = viewer_kind(viewer), tuple(changes), tag_count(tags)
         values = {binds.column_value(name): value for name, value in changes.items()}
         values[binds.column_value("updated_at")] = utcnow()
         values.update(self.conditional.target_values(item_id, viewer, tags))
-        async with self._write(db, bool(self.resource.parents)) as connection:
-            await self._check_parents(connection, changes, viewer)
-            row = await self._write_returning(
-                connection,
-                ("update", kind, names, count),
-                lambda: self.statements.update(kind, names, count),
-                values,
-                changes,
-                viewer,
-                expansion.to_one,
-            )
-            if row is None:
-                await self.conditional.explain_refusal(connection, item_id, viewer)
-            assert row is not None
-            return await self._represent(connection, row, viewer, expansion)
+        await self._check_parents(connection, changes, viewer)
+        row = await self._write_returning(
+            connection,
+            ("update", kind, names, count),
+            lambda: self.statements.update(kind, names, count),
+            values,
+            changes,
+            viewer,
+            expansion.to_one,
+        )
+        if row is None:
+            await self.conditional.explain_refusal(connection, item_id, viewer)
+        assert row is not None
+        return await self._represent(connection, row, viewer, expansion)
 
     async def delete(
         self, db: Database, item_id: int, viewer: Viewer, tags: Sequence[int] | None = None
     ) -> None:
+        async with db.connect() as connection:
+            await self.remove(connection, item_id, viewer, tags)
+
+    async def remove(
+        self, connection: Connection, item_id: int, viewer: Viewer, tags: Sequence[int] | None
+    ) -> None:
+        """Delete one row on `connection`; 404, 403 or 412 when it may not."""
         statement = self.statements.delete(viewer_kind(viewer), tag_count(tags))
         values = self.conditional.target_values(item_id, viewer, tags)
-        async with db.connect() as connection:
-            if await connection.row(statement, values) is None:
-                await self.conditional.explain_refusal(connection, item_id, viewer)
+        if await connection.row(statement, values) is None:
+            await self.conditional.explain_refusal(connection, item_id, viewer)
 
     async def _check_parents(
         self, connection: Connection, values: Mapping[str, Any], viewer: Viewer

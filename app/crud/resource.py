@@ -134,6 +134,8 @@ class Resource:
     expand: tuple[Expand, ...] = ()
     parents: tuple[Parent, ...] = ()
     operations: frozenset[str] = OPERATIONS
+    # `POST`, `PATCH` and `DELETE /<plural>/batch` (with create, update and delete)
+    bulk: bool = True
     default_sort: str = "id"
     # Offset pages count matching rows exactly up to this many; past it `total` is the
     # planner's estimate and `total_estimated` is true (PostgreSQL; SQLite counts them all).

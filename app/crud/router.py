@@ -6,11 +6,12 @@ validates and documents them; keep `from __future__ import annotations` out of t
 
 from typing import Annotated, Any, TypeAlias, cast
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel
 
 from app.core.errors import problem_responses
 from app.crud import docs, idempotency
+from app.crud.bulk_routes import BulkRoutes
 from app.crud.etag import none_match, parse_if_match
 from app.crud.expand import Expansion, expand_parameter, parse_expand
 from app.crud.listing import Listing
@@ -18,26 +19,16 @@ from app.crud.repository import ParentScope, Repository
 from app.crud.representation import Representation
 from app.crud.resource import Read, Resource, Viewer, ViewerDeps
 from app.crud.responses import database, json_response
+from app.crud.route_params import (
+    MAX_ID,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    IdempotencyKeyHeader,
+    IfMatch,
+    IfNoneMatch,
+    ItemId,
+)
 from app.crud.sparse import fields_parameter, parse_fields
-
-MAX_ID = 2**31 - 1
-ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id")]
-IfMatch = Annotated[
-    str | None, Header(description="Write only if the record still has this ETag (else 412)")
-]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Retries with the same key and body return the first response (24 h)",
-    ),
-]
-IfNoneMatch = Annotated[str | None, Header(description="304 when the ETag is unchanged")]
-# 401 even on public reads: a token that is sent must be valid.
-READ_ERRORS = (401,)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 422)
 
 
 class ResourceRoutes:
@@ -67,6 +58,8 @@ class ResourceRoutes:
         operations = self.resource.operations
         if "list" in operations:
             self.add_list()
+        if self.resource.bulk:  # before `/{item_id}`, which `/batch` would match too
+            BulkRoutes(self).add()
         if "get" in operations:
             self.add_get()
         if "create" in operations:

@@ -155,6 +155,9 @@ async def test_the_new_resource_is_documented_like_any_other(
         "bookmarks-update": ("patch", f"{BOOKMARKS}/{{item_id}}"),
         "bookmarks-replace": ("put", f"{BOOKMARKS}/{{item_id}}"),
         "bookmarks-delete": ("delete", f"{BOOKMARKS}/{{item_id}}"),
+        "bookmarks-create-many": ("post", f"{BOOKMARKS}/batch"),
+        "bookmarks-update-many": ("patch", f"{BOOKMARKS}/batch"),
+        "bookmarks-delete-many": ("delete", f"{BOOKMARKS}/batch"),
     }
     schemas = spec["components"]["schemas"]
     for name in ("BookmarkCreate", "BookmarkUpdate", "BookmarkPublic", "BookmarkList"):

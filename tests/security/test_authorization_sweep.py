@@ -77,7 +77,7 @@ class Scene:
         return {self.owner.email, self.other.email, self.admin.email}
 
 
-Values = Callable[[Scene, TestUser | None], Awaitable[dict[str, Any]]]
+Values = Callable[[Scene, TestUser | None], Awaitable[Any]]  # a body's values, or bulk items
 
 
 def fixed(**values: Any) -> Values:
@@ -154,6 +154,31 @@ OPERATIONS: dict[str, Expect] = {
     "comments-update": Expect(Policy.OWNER, fixed(body="Changed")),
     "comments-replace": Expect(Policy.OWNER, on_owners_post),
     "comments-delete": Expect(Policy.OWNER),
+}
+
+
+def items(build: Callable[[Scene], list[Any]]) -> Values:
+    """A bulk body: these items (naming A's objects)."""
+
+    async def values(scene: Scene, _caller: TestUser | None) -> list[Any]:
+        return build(scene)
+
+    return values
+
+
+OPERATIONS |= {
+    "posts-create-many": Expect(Policy.AUTHENTICATED, items(lambda _: [{"title": "Many"}])),
+    "posts-update-many": Expect(
+        Policy.OWNER, items(lambda scene: [{"id": scene.post["id"], "title": "Changed"}])
+    ),
+    "posts-delete-many": Expect(Policy.OWNER, items(lambda scene: [scene.post["id"]])),
+    "comments-create-many": Expect(
+        Policy.AUTHENTICATED, items(lambda scene: [{"post_id": scene.post["id"], "body": "Hi"}])
+    ),
+    "comments-update-many": Expect(
+        Policy.OWNER, items(lambda scene: [{"id": scene.comment["id"], "body": "Changed"}])
+    ),
+    "comments-delete-many": Expect(Policy.OWNER, items(lambda scene: [scene.comment["id"]])),
 }
 # The frontend dialects serve the same operations with the same policies (their PUT writes the
 # fields sent, as PATCH does).
@@ -286,7 +311,8 @@ async def call(
     if operation.body_schema is not None:
         body = minimal(operation.body_schema, document)
         if expect.values is not None:
-            body.update(await expect.values(scene, caller))
+            values = await expect.values(scene, caller)
+            body = values if isinstance(body, list) else {**body, **values}  # bulk: the items
     before = await snapshot(scene.app)
     owned_before = await owned_rows(scene.app, scene.owner.id)
     path = fill_path(operation, scene)

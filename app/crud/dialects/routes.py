@@ -30,15 +30,15 @@ from app.crud.listing import Listing
 from app.crud.plan import sortable
 from app.crud.resource import Viewer
 from app.crud.responses import JSON, database, json_response
-from app.crud.router import (
+from app.crud.route_params import (
     READ_ERRORS,
     WRITE_ERRORS,
     IdempotencyKeyHeader,
     IfMatch,
     IfNoneMatch,
     ItemId,
-    ResourceRoutes,
 )
+from app.crud.router import ResourceRoutes
 
 
 @dataclass(frozen=True)
