@@ -74,9 +74,9 @@ class Repository:
             )
             if row is None:
                 raise NotFound(f"{self.resource.name} {item_id} not found")
-            return await self._represent(connection, row, viewer, expansion)
+            return await self.represent(connection, row, viewer, expansion)
 
-    async def _represent(
+    async def represent(
         self, connection: Connection, row: Row, viewer: Viewer, expansion: Expansion
     ) -> tuple[Item, str]:
         """One row as its representation, with the relations asked for, and its ETag."""
@@ -185,8 +185,8 @@ class Repository:
         if self.resource.owner_field:
             values[self.resource.owner_field] = viewer.id
         names = tuple(values)
-        await self._check_parents(connection, values, viewer)
-        row = await self._write_returning(
+        await self.check_parents(connection, values, viewer)
+        row = await self.write_returning(
             connection,
             ("insert", names),
             lambda: self.statements.insert(names),
@@ -196,7 +196,7 @@ class Repository:
             expansion.to_one,
         )
         assert row is not None
-        return await self._represent(connection, row, viewer, expansion)
+        return await self.represent(connection, row, viewer, expansion)
 
     async def update(
         self,
@@ -227,8 +227,8 @@ class Repository:
         values = {binds.column_value(name): value for name, value in changes.items()}
         values[binds.column_value("updated_at")] = utcnow()
         values.update(self.conditional.target_values(item_id, viewer, tags))
-        await self._check_parents(connection, changes, viewer)
-        row = await self._write_returning(
+        await self.check_parents(connection, changes, viewer)
+        row = await self.write_returning(
             connection,
             ("update", kind, names, count),
             lambda: self.statements.update(kind, names, count),
@@ -240,7 +240,7 @@ class Repository:
         if row is None:
             await self.conditional.explain_refusal(connection, item_id, viewer)
         assert row is not None
-        return await self._represent(connection, row, viewer, expansion)
+        return await self.represent(connection, row, viewer, expansion)
 
     async def delete(
         self, db: Database, item_id: int, viewer: Viewer, tags: Sequence[int] | None = None
@@ -257,7 +257,7 @@ class Repository:
         if await connection.row(statement, values) is None:
             await self.conditional.explain_refusal(connection, item_id, viewer)
 
-    async def _check_parents(
+    async def check_parents(
         self, connection: Connection, values: Mapping[str, Any], viewer: Viewer
     ) -> None:
         """Referenced parents must exist and be visible to the writer (else 422)."""
@@ -268,7 +268,7 @@ class Repository:
             ):
                 raise missing_reference(field, parent_id)
 
-    async def _write_returning(
+    async def write_returning(
         self,
         connection: Connection,
         key: Hashable,

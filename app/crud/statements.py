@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import ReturningDelete
 
 from app.core.statements import LRUCache
@@ -203,6 +204,15 @@ class ResourceStatements:
 
     def insert(self, names: tuple[str, ...]) -> Insert:
         return insert(self.table).values(self._value_binds(names))
+
+    def insert_all(self, names: tuple[str, ...]) -> Insert:
+        """PostgreSQL: many rows in one statement, each column's values one typed array
+        (`INSERT ... SELECT unnest(:a), unnest(:b)`): one shape whatever the row count."""
+        columns = [
+            func.unnest(bindparam(binds.column_value(name), type_=ARRAY(self.table.c[name].type)))
+            for name in names
+        ]
+        return insert(self.table).from_select(list(names), select(*columns))
 
     def update(self, kind: ViewerKind, names: tuple[str, ...], tags: TagCount) -> Update:
         return (
