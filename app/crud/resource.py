@@ -136,6 +136,9 @@ class Resource:
     operations: frozenset[str] = OPERATIONS
     # `POST`, `PATCH` and `DELETE /<plural>/batch` (with create, update and delete)
     bulk: bool = True
+    # A unique column (one) to upsert on: `PUT /<plural>/by-<column>/{value}` and, with
+    # `bulk`, `PUT /<plural>/batch`.
+    upsert_key: tuple[str, ...] | None = None
     default_sort: str = "id"
     # Offset pages count matching rows exactly up to this many; past it `total` is the
     # planner's estimate and `total_estimated` is true (PostgreSQL; SQLite counts them all).
@@ -155,6 +158,8 @@ class Resource:
                 raise TypeError(f"{schema.__name__} must forbid unknown fields (extra='forbid')")
         if any(parent.inherits_visibility and parent.resource is self for parent in self.parents):
             raise ValueError(f"{self.plural}: a row cannot inherit visibility from its own table")
+        if self.upsert_key is not None:
+            check_upsert_key(self.sa_table, self.upsert_key, self.plural)
         if (self.read is Read.OWNER or self.write is Write.OWNER) and not self.owner_field:
             raise ValueError(f"{self.plural}: an owner policy needs owner_field")
         scalars = tuple(name for name in self.public.model_fields if name in self.columns)
@@ -177,6 +182,20 @@ class Resource:
     @property
     def columns(self) -> dict[str, Any]:
         return dict(self.sa_table.columns.items())
+
+
+def check_upsert_key(table: Table, key: tuple[str, ...], plural: str) -> None:
+    """An upsert key is one column with a unique constraint or index of its own."""
+    if len(key) != 1 or key[0] not in table.c:
+        raise ValueError(f"{plural}: upsert_key names one column of the table, not {key}")
+    column = table.c[key[0]]
+    uniques = [
+        {col.name for col in constraint.columns}
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    ] + [{col.name for col in index.columns} for index in table.indexes if index.unique]
+    if not (column.unique or {column.name} in uniques):
+        raise ValueError(f"{plural}: upsert_key {key[0]!r} must be unique (unique=True)")
 
 
 registry: list[Resource] = []

@@ -29,6 +29,7 @@ from app.crud.route_params import (
     ItemId,
 )
 from app.crud.sparse import fields_parameter, parse_fields
+from app.crud.upsert_routes import UpsertRoutes
 
 
 class ResourceRoutes:
@@ -58,8 +59,12 @@ class ResourceRoutes:
         operations = self.resource.operations
         if "list" in operations:
             self.add_list()
-        if self.resource.bulk:  # before `/{item_id}`, which `/batch` would match too
-            BulkRoutes(self).add()
+        # Before `/{item_id}`, which `/batch` would match too.
+        bulk = BulkRoutes(self) if self.resource.bulk else None
+        if bulk is not None:
+            bulk.add()
+        if self.resource.upsert_key is not None:
+            UpsertRoutes(self).add(bulk)
         if "get" in operations:
             self.add_get()
         if "create" in operations:
