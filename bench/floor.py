@@ -459,6 +459,10 @@ async def body_of(request: Request, partial: bool) -> dict[str, Any]:
         data = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         raise Problem(422, "The body is not valid JSON") from None
+    return checked_body(data, partial)
+
+
+def checked_body(data: Any, partial: bool) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Problem(422, "The body must be an object")
     unknown = set(data) - set(WRITABLE)
@@ -476,6 +480,40 @@ async def body_of(request: Request, partial: bool) -> dict[str, Any]:
         if kind is str and not shortest <= len(value) <= MAX_LENGTHS[name]:
             raise Problem(422, f"{name} must have {shortest} to {MAX_LENGTHS[name]} characters")
     return data  # type: ignore[no-any-return]
+
+
+INSERT_MANY = (
+    "WITH p AS (INSERT INTO posts (title, content, published, owner_id, votes, version,"
+    " created_at, updated_at) SELECT unnest(%s::text[]), unnest(%s::text[]),"
+    " unnest(%s::bool[]), %s, 0, 1, %s, %s RETURNING *) "
+    + SELECT
+    + " FROM p LEFT JOIN users u ON u.id = p.owner_id ORDER BY p.id"
+)
+BULK_MAX_ITEMS = 1000
+
+
+async def create_posts(request: Request) -> Response:
+    """`POST /api/v1/posts/batch`: every item checked as a single create's body, then one
+    INSERT of them all."""
+    try:
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise Problem(422, "The body is not valid JSON") from None
+        if not isinstance(data, list) or not 1 <= len(data) <= BULK_MAX_ITEMS:
+            raise Problem(422, f"The body must be a list of 1 to {BULK_MAX_ITEMS} items")
+        items = [checked_body(item, partial=False) for item in data]
+        async with request.app.state.pool.connection() as connection:
+            viewer = await viewer_of(request, connection, required=True)
+            now = datetime.now(UTC)
+            columns = [[item[name] for item in items] for name in ("title", "content", "published")]
+            rows = await (
+                await connection.execute(INSERT_MANY, (*columns, viewer.id, now, now))
+            ).fetchall()
+        written = [{"etag": etag(row), "data": shape(row)} for row in rows]
+        return json_response(dumps({"items": written}), 201)
+    except Problem as error:
+        return problem(error)
 
 
 async def create_post(request: Request) -> Response:
@@ -555,6 +593,7 @@ app = Starlette(
         Route("/health/ready", health),
         Route("/api/v1/posts", list_posts, methods=["GET"]),
         Route("/api/v1/posts", create_post, methods=["POST"]),
+        Route("/api/v1/posts/batch", create_posts, methods=["POST"]),
         Route("/api/v1/posts/{item_id}", get_post, methods=["GET"], name="post"),
         Route("/api/v1/posts/{item_id}", update_post, methods=["PATCH"]),
         Route("/api/compat/json-server/posts", list_posts_json_server, methods=["GET"]),

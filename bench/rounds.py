@@ -32,10 +32,12 @@ ENDPOINTS = (
     "expand-cursor",
     "compat-list",
     "create",
+    "bulk-create",
     "update",
 )
 WRK_SCRIPTS = Path(__file__).parent / "wrk"
 RESULT_PREFIX = "BENCH_RESULT "
+BULK_ITEMS = 1000  # posts per bulk-create request: its req/s times this is rows/s
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list
             "list": [str(args.max_offset)],
             "compat-list": [str(args.max_offset)],
             "create": [str(args.fixtures / "tokens.txt")],
+            "bulk-create": [str(args.fixtures / "tokens.txt"), str(BULK_ITEMS)],
             "update": [str(args.fixtures / "owned.txt")],
         }.get(script, []),
         *extra,

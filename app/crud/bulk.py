@@ -7,18 +7,26 @@ delete checks every row first and then names each refused one by its index (404,
 having changed nothing.
 """
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from sqlalchemy.exc import IntegrityError
 
+from app.core.config import Settings
 from app.core.database import Connection, Database
 from app.core.db import utcnow
-from app.core.db_errors import integrity_problem
-from app.core.errors import MAX_LISTED_ERRORS, Conflict, ProblemError, Unprocessable
+from app.core.db_errors import RETRY_AFTER_SECONDS, integrity_problem
+from app.core.errors import (
+    MAX_LISTED_ERRORS,
+    Conflict,
+    ProblemError,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from app.crud import binds, idempotency
 from app.crud.access import viewer_kind
 from app.crud.expand import Expansion
@@ -71,6 +79,25 @@ def several_refusals(refusals: Sequence[ProblemError]) -> ProblemError:
 
 
 REFUSED = (403, 404, 412)  # statuses an update or delete lists for every row
+
+
+@asynccontextmanager
+async def bounded(settings: Settings) -> AsyncIterator[None]:
+    """A bulk write's whole transaction within DB_STATEMENT_TIMEOUT_MS (PostgreSQL), not only
+    each of its statements: past it the statement running is cancelled, the transaction rolls
+    back, and the answer is 503."""
+    seconds = settings.DB_STATEMENT_TIMEOUT_MS / 1000
+    if settings.is_sqlite or not seconds:
+        yield
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "The bulk write took longer than the statement timeout; nothing was changed",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from None
 
 
 class BulkWrites:

@@ -12,7 +12,7 @@ from pydantic_core import to_json
 
 from app.core.errors import ProblemError, Unprocessable, problem_responses
 from app.crud import idempotency
-from app.crud.bulk import BulkWrites, Target, refusal_at
+from app.crud.bulk import BulkWrites, Target, bounded, refusal_at
 from app.crud.etag import parse_if_match
 from app.crud.resource import Viewer
 from app.crud.responses import database, json_response
@@ -146,9 +146,10 @@ class BulkRoutes:
                 payload = [body.model_dump(mode="json") for body in bodies]
                 key = idempotency.request_key(viewer.id, idempotency_key, request.url.path, payload)
             rows = [body.model_dump() for body in bodies]
-            result = await self.writes.create_many(
-                database(request), rows, viewer, key, routes.expansion(request)
-            )
+            async with bounded(request.app.state.settings):
+                result = await self.writes.create_many(
+                    database(request), rows, viewer, key, routes.expansion(request)
+                )
             return self.answer(result, status.HTTP_201_CREATED)
 
     def add_update(self) -> None:
@@ -186,9 +187,10 @@ class BulkRoutes:
                 )
                 for index, body in enumerate(bodies)
             ]
-            result = await self.writes.update_many(
-                database(request), targets, viewer, routes.expansion(request)
-            )
+            async with bounded(request.app.state.settings):
+                result = await self.writes.update_many(
+                    database(request), targets, viewer, routes.expansion(request)
+                )
             return self.answer(result)
 
     def add_delete(self) -> None:
@@ -223,4 +225,5 @@ class BulkRoutes:
                 for index, item in enumerate(items)
             ]
             self.check_unique([target.item_id for target in targets])
-            await self.writes.delete_many(database(request), targets, viewer)
+            async with bounded(request.app.state.settings):
+                await self.writes.delete_many(database(request), targets, viewer)

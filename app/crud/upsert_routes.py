@@ -7,7 +7,7 @@ from fastapi import Body, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel, Field, create_model
 
 from app.core.errors import Unprocessable, problem_responses
-from app.crud.bulk import at_index
+from app.crud.bulk import at_index, bounded
 from app.crud.etag import parse_if_match
 from app.crud.fields import python_type
 from app.crud.resource import Viewer
@@ -131,7 +131,10 @@ class UpsertRoutes:
             rows = [body.model_dump() for body in bodies]
             self.check_unique_keys(rows)
             answer: list[dict[str, Any]] = []
-            async with database(request).transaction() as connection:
+            async with (
+                bounded(request.app.state.settings),
+                database(request).transaction() as connection,
+            ):
                 for index, values in enumerate(rows):
                     with at_index(index):
                         item, etag, created = await self.upserts.upsert(

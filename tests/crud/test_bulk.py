@@ -5,6 +5,7 @@ every refused request."""
 import asyncio
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -209,3 +210,23 @@ async def test_two_bulk_updates_with_the_same_tags_one_wins(
     winner = "First" if first.status_code == 200 else "Second"
     listed = (await client.get("/api/v1/posts?limit=100")).json()["items"]
     assert {item["title"] for item in listed} == {winner}
+
+
+@pytest.mark.postgres
+async def test_a_bulk_write_past_the_statement_timeout_is_503_and_changes_nothing(
+    app: FastAPI, client: AsyncClient, serve: Serve, users: UserFactory
+) -> None:
+    """Each statement is quick; the transaction of 1,000 of them is not (bounded as a whole)."""
+    alice = await users.create()
+    created = await client.post(
+        POSTS, json=[{"title": f"Post {index}"} for index in range(1000)], headers=alice.headers
+    )
+    assert created.status_code == 201
+    ids = [item["data"]["id"] for item in created.json()["items"]]
+    hurried = await serve(create_app(Settings(DB_STATEMENT_TIMEOUT_MS=50)))
+    before = await snapshot(app)
+    body = [{"id": item_id, "title": "Renamed"} for item_id in ids]
+    response = await hurried.patch(POSTS, json=body, headers=alice.headers)
+    assert_problem(response, 503, "service-unavailable")
+    assert response.headers["retry-after"]
+    assert await snapshot(app) == before
