@@ -6,18 +6,15 @@ Screenshots go to $TEST_ARTIFACTS (default `test-artifacts/`).
 """
 
 import os
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, Route, async_playwright
 
 from app.main import create_app
 from tests.conftest import ROOT
-from tests.deploy.services import free_port
+from tests.deploy.services import serving_in_thread
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Headless, and nothing of Chromium's own calls home: the machine has no network anyway.
@@ -59,18 +56,8 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 @pytest.fixture(scope="module")
 def live_url() -> Iterator[str]:
     """The app served by uvicorn in a thread, lifespan on."""
-    port = free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving_in_thread(create_app()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@ the single write's rules, refusals named by their index; the database is unchang
 every refused request."""
 
 import asyncio
+import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -14,6 +17,7 @@ from app.main import create_app
 from tests.conftest import Serve
 from tests.crud.conftest import Blog
 from tests.crud.formats import assert_problem
+from tests.deploy.services import serving_in_thread
 from tests.factories import UserFactory
 from tests.security.state import snapshot
 
@@ -230,3 +234,38 @@ async def test_a_bulk_write_past_the_statement_timeout_is_503_and_changes_nothin
     assert_problem(response, 503, "service-unavailable")
     assert response.headers["retry-after"]
     assert await snapshot(app) == before
+
+
+@pytest.fixture
+def live_url(app: FastAPI) -> Iterator[str]:
+    with serving_in_thread(create_app()) as url:
+        yield url
+
+
+async def test_a_bulk_request_cut_off_mid_body_writes_nothing(
+    app: FastAPI, live_url: str, users: UserFactory
+) -> None:
+    """The client goes away halfway through sending 1,000 items to a live server."""
+    alice = await users.create()
+    body = json.dumps([{"title": f"Post {index}"} for index in range(1000)]).encode()
+    before = await snapshot(app)
+    url = urlsplit(live_url)
+    _reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    head = (
+        f"POST {POSTS} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: {alice.headers['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body[: len(body) // 2])
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.5)  # time for the server to give the request up
+    assert await snapshot(app) == before
+    # the server is fine, and the same body sent whole is written
+    async with AsyncClient(base_url=live_url) as http:
+        whole = await http.post(
+            POSTS, content=body, headers={**alice.headers, "Content-Type": "application/json"}
+        )
+    assert whole.status_code == 201 and len(whole.json()["items"]) == 1000

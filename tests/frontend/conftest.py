@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -22,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.core.config import get_settings
 from app.main import create_app
 from tests.browser.conftest import artifacts, browser, chromium
 from tests.conftest import ROOT
-from tests.deploy.services import free_port
+from tests.deploy.services import serving_in_thread
 
 __all__ = ["artifacts", "browser", "chromium"]  # shared with tests/browser
 
@@ -121,19 +119,6 @@ def pages() -> Iterator[Pages]:
             foreign.stop()
 
 
-def serve(application: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def live_url(app: FastAPI, pages: Pages) -> Iterator[str]:
     """The app (CORS_ORIGINS = the allowed page origin) served by uvicorn in a thread.
@@ -142,7 +127,5 @@ def live_url(app: FastAPI, pages: Pages) -> Iterator[str]:
     emptied after each test by the suite's `clean_tables`.
     """
     settings = get_settings().model_copy(update={"CORS_ORIGINS": [pages.allowed]})
-    server, thread, url = serve(create_app(settings))
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    with serving_in_thread(create_app(settings)) as url:
+        yield url
