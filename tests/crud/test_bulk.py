@@ -155,6 +155,8 @@ async def test_update_many_names_every_refused_row_and_changes_nothing(
     assert_problem(await client.patch(POSTS, json=malformed, headers=alice.headers), 400)
     assert await snapshot(app) == before
 
+    voted = await client.put(f"/api/v1/posts/{mine[0]['id']}/vote", headers=bob.headers)
+    assert voted.status_code == 204
     ok = [{"id": post["id"], "title": f"Renamed {post['id']}"} for post in mine]
     response = await client.patch(POSTS, json=ok, headers=alice.headers)
     assert response.status_code == 200, response.text
@@ -162,6 +164,7 @@ async def test_update_many_names_every_refused_row_and_changes_nothing(
         one = await client.get(f"/api/v1/posts/{post['id']}")
         assert one.json()["title"] == f"Renamed {post['id']}" == item["data"]["title"]
         assert one.headers["etag"] == item["etag"]
+    assert response.json()["items"][0]["data"]["votes"] == 1  # the counter is untouched
 
 
 async def test_delete_many_takes_ids_or_tagged_ids_all_or_nothing(
