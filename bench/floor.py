@@ -516,6 +516,60 @@ async def create_posts(request: Request) -> Response:
         return problem(error)
 
 
+UPSERT_TAGS = (
+    "INSERT INTO tags (slug, name, owner_id, version, created_at, updated_at)"
+    " SELECT unnest(%s::text[]), unnest(%s::text[]), %s, 1, %s, %s"
+    " ON CONFLICT (slug) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at,"
+    " version = tags.version + 1 WHERE tags.owner_id = %s"
+    " RETURNING slug, name, id, owner_id, created_at, updated_at, version"
+)
+
+
+async def upsert_tags(request: Request) -> Response:
+    """`PUT /api/v1/tags/batch`: each tag created or replaced by its slug in one statement,
+    never another user's (then nothing is written: 403)."""
+    try:
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise Problem(422, "The body is not valid JSON") from None
+        if not isinstance(data, list) or not 1 <= len(data) <= BULK_MAX_ITEMS:
+            raise Problem(422, f"The body must be a list of 1 to {BULK_MAX_ITEMS} items")
+        for item in data:
+            if not isinstance(item, dict) or set(item) != {"slug", "name"}:
+                raise Problem(422, "each item is {slug, name}")
+            if not all(isinstance(value, str) and 1 <= len(value) <= 64 for value in item.values()):
+                raise Problem(422, "slug and name are 1 to 64 characters")
+        if len({item["slug"] for item in data}) != len(data):
+            raise Problem(422, "each slug may appear once")
+        async with request.app.state.pool.connection() as connection, connection.transaction():
+            viewer = await viewer_of(request, connection, required=True)
+            now = datetime.now(UTC)
+            slugs, names = [item["slug"] for item in data], [item["name"] for item in data]
+            args = (slugs, names, viewer.id, now, now, viewer.id)
+            rows = await (await connection.execute(UPSERT_TAGS, args)).fetchall()
+            if len(rows) != len(data):
+                raise Problem(403, "a tag of another user has one of these slugs")
+        by_slug = {row[0]: row for row in rows}
+        written = [
+            {
+                "etag": f'"{row[6]}"',
+                "created": row[6] == 1,
+                "data": dict(
+                    zip(
+                        ("slug", "name", "id", "owner_id", "created_at", "updated_at"),
+                        row[:6],
+                        strict=True,
+                    )
+                ),
+            }
+            for row in (by_slug[slug] for slug in slugs)
+        ]
+        return json_response(dumps({"items": written}))
+    except Problem as error:
+        return problem(error)
+
+
 async def create_post(request: Request) -> Response:
     try:
         data = await body_of(request, partial=False)
@@ -594,6 +648,7 @@ app = Starlette(
         Route("/api/v1/posts", list_posts, methods=["GET"]),
         Route("/api/v1/posts", create_post, methods=["POST"]),
         Route("/api/v1/posts/batch", create_posts, methods=["POST"]),
+        Route("/api/v1/tags/batch", upsert_tags, methods=["PUT"]),
         Route("/api/v1/posts/{item_id}", get_post, methods=["GET"], name="post"),
         Route("/api/v1/posts/{item_id}", update_post, methods=["PATCH"]),
         Route("/api/compat/json-server/posts", list_posts_json_server, methods=["GET"]),

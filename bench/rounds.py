@@ -33,11 +33,13 @@ ENDPOINTS = (
     "compat-list",
     "create",
     "bulk-create",
+    "upsert",
     "update",
 )
 WRK_SCRIPTS = Path(__file__).parent / "wrk"
 RESULT_PREFIX = "BENCH_RESULT "
 BULK_ITEMS = 1000  # posts per bulk-create request: its req/s times this is rows/s
+UPSERT_ITEMS = 100  # tags per upsert request
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list
             "compat-list": [str(args.max_offset)],
             "create": [str(args.fixtures / "tokens.txt")],
             "bulk-create": [str(args.fixtures / "tokens.txt"), str(BULK_ITEMS)],
+            "upsert": [str(args.fixtures / "tokens.txt"), str(UPSERT_ITEMS)],
             "update": [str(args.fixtures / "owned.txt")],
         }.get(script, []),
         *extra,
