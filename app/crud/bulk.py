@@ -81,6 +81,22 @@ def several_refusals(refusals: Sequence[ProblemError]) -> ProblemError:
 REFUSED = (403, 404, 412)  # statuses an update or delete lists for every row
 
 
+async def check_parents(
+    repository: Repository, connection: Connection, rows: Sequence[Item], viewer: Viewer
+) -> None:
+    """Each parent the rows reference, once: it must exist and be visible (else 422 naming
+    the first item that names it)."""
+    for field, parent in repository.parents.items():
+        first: dict[Any, int] = {}
+        for index, values in enumerate(rows):
+            first.setdefault(values.get(field), index)
+        for parent_id, index in first.items():
+            if parent_id is not None and not await parent.exists_visible(
+                connection, parent_id, viewer
+            ):
+                raise refusal_at(index, missing_reference(field, parent_id))
+
+
 @asynccontextmanager
 async def bounded(settings: Settings) -> AsyncIterator[None]:
     """A bulk write's whole transaction within DB_STATEMENT_TIMEOUT_MS (PostgreSQL), not only
@@ -158,7 +174,7 @@ class BulkWrites:
         for index, values in enumerate(rows):
             with at_index(index):
                 reject_nul(values, "body")
-        await self.check_parents(connection, rows, viewer)
+        await check_parents(repository, connection, rows, viewer)
         now = utcnow()
         common: Item = {"created_at": now, "updated_at": now, "version": 1}
         if resource.owner_field:
@@ -175,21 +191,6 @@ class BulkWrites:
         # ids come from the sequence in insertion order, which is the arrays' order
         ordered = sorted(found, key=lambda row: row["id"])
         return [await repository.represent(connection, row, viewer, expansion) for row in ordered]
-
-    async def check_parents(
-        self, connection: Connection, rows: Sequence[Item], viewer: Viewer
-    ) -> None:
-        """Each referenced parent, once: it must exist and be visible (else 422 naming the
-        first item that names it)."""
-        for field, parent in self.repository.parents.items():
-            first: dict[Any, int] = {}
-            for index, values in enumerate(rows):
-                first.setdefault(values.get(field), index)
-            for parent_id, index in first.items():
-                if parent_id is not None and not await parent.exists_visible(
-                    connection, parent_id, viewer
-                ):
-                    raise refusal_at(index, missing_reference(field, parent_id))
 
     async def update_many(
         self, db: Database, targets: Sequence[Target], viewer: Viewer, expansion: Expansion

@@ -12,15 +12,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Insert, Select, and_, bindparam, select
+from sqlalchemy import Insert, Select, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from app.core.database import Connection
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, PreconditionFailed
+from app.core.errors import Conflict, Forbidden, PreconditionFailed, ProblemError
 from app.crud import binds
 from app.crud.access import ViewerKind, symbolic_viewer, viewer_kind
+from app.crud.bulk import at_index, check_parents, refusal_at, several_refusals
 from app.crud.expand import Expansion
 from app.crud.integrity import reject_nul
 from app.crud.repository import Item, Repository
@@ -48,6 +50,15 @@ class Upserts:
                 for name in names
             }
         )
+        return self._on_conflict(statement, names, kind)
+
+    def _on_conflict(
+        self,
+        statement: postgresql.Insert | sqlite.Insert,
+        names: tuple[str, ...],
+        kind: ViewerKind,
+    ) -> Insert:
+        """... ON CONFLICT (key) DO UPDATE the written columns WHERE the viewer may write it."""
         changes: dict[str, Any] = {
             name: statement.excluded[name] for name in names if name not in self.kept
         }
@@ -87,10 +98,7 @@ class Upserts:
             return item, etag, False
         reject_nul(values, "body")
         await repository.check_parents(connection, values, viewer)
-        now = utcnow()
-        row_values = {**values, "created_at": now, "updated_at": now, "version": 1}
-        if repository.resource.owner_field:
-            row_values[repository.resource.owner_field] = viewer.id
+        row_values = {**values, **self._server_values(viewer)}
         names, kind = tuple(row_values), viewer_kind(viewer)
         row = await repository.write_returning(
             connection,
@@ -106,6 +114,70 @@ class Upserts:
         assert row is not None
         item, etag = await repository.represent(connection, row, viewer, expansion)
         return item, etag, row["version"] == 1
+
+    def statement_all(self, names: tuple[str, ...], kind: ViewerKind) -> Insert:
+        """PostgreSQL: many rows in one statement (one typed array per column)."""
+        columns = [
+            func.unnest(bindparam(binds.column_value(name), type_=ARRAY(self.table.c[name].type)))
+            for name in names
+        ]
+        statement = postgresql.insert(self.table).from_select(list(names), select(*columns))
+        return self._on_conflict(statement, names, kind)
+
+    async def upsert_many(
+        self, connection: Connection, rows: Sequence[Item], viewer: Viewer, expansion: Expansion
+    ) -> list[tuple[Item, str, bool]]:
+        """Every row created or replaced, or none: refusals (403, 409) named by index. The
+        keys must differ (one statement cannot write a row twice)."""
+        if connection.dialect_name != "postgresql":
+            written = []
+            for index, values in enumerate(rows):
+                with at_index(index):
+                    written.append(
+                        await self.upsert(connection, values, viewer, None, False, expansion)
+                    )
+            return written
+        repository = self.repository
+        for index, values in enumerate(rows):
+            with at_index(index):
+                reject_nul(values, "body")
+        await check_parents(repository, connection, rows, viewer)
+        common = self._server_values(viewer)
+        names, kind = (*rows[0], *common), viewer_kind(viewer)
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
+        columns |= {name: [value] * len(rows) for name, value in common.items()}
+        statement = repository.statements.written(
+            ("upsert-all", kind, names),
+            lambda: self.statement_all(names, kind),
+            kind,
+            expansion.to_one,
+        )
+        params = {binds.column_value(name): values for name, values in columns.items()}
+        found = await connection.rows(statement, {**params, binds.VIEWER_ID: viewer.id})
+        by_key = {row[self.key]: row for row in found}
+        refusals = []
+        for index, values in enumerate(rows):
+            if values[self.key] not in by_key:
+                try:
+                    await self._explain_refusal(connection, values[self.key], viewer)
+                except ProblemError as error:
+                    refusals.append(refusal_at(index, error))
+        if refusals:
+            raise several_refusals(refusals)
+        written = []
+        for values in rows:
+            row = by_key[values[self.key]]
+            item, etag = await repository.represent(connection, row, viewer, expansion)
+            written.append((item, etag, row["version"] == 1))
+        return written
+
+    def _server_values(self, viewer: Viewer) -> Item:
+        """What the server sets on a new row: timestamps, version 1, the owner."""
+        now = utcnow()
+        values: Item = {"created_at": now, "updated_at": now, "version": 1}
+        if self.repository.resource.owner_field:
+            values[self.repository.resource.owner_field] = viewer.id
+        return values
 
     async def _find(self, connection: Connection, value: Any, viewer: Viewer) -> Any:
         """The visible row with this key (with whether the viewer may write it), or None."""

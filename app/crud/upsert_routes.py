@@ -7,7 +7,7 @@ from fastapi import Body, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel, Field, create_model
 
 from app.core.errors import Unprocessable, problem_responses
-from app.crud.bulk import at_index, bounded
+from app.crud.bulk import bounded
 from app.crud.etag import parse_if_match
 from app.crud.fields import python_type
 from app.crud.resource import Viewer
@@ -130,17 +130,16 @@ class UpsertRoutes:
             bodies: list[BaseModel] = items
             rows = [body.model_dump() for body in bodies]
             self.check_unique_keys(rows)
-            answer: list[dict[str, Any]] = []
             async with (
                 bounded(request.app.state.settings),
                 database(request).transaction() as connection,
             ):
-                for index, values in enumerate(rows):
-                    with at_index(index):
-                        item, etag, created = await self.upserts.upsert(
-                            connection, values, viewer, None, False, routes.expansion(request)
-                        )
-                    answer.append({"etag": etag, "created": created, "data": item})
+                written = await self.upserts.upsert_many(
+                    connection, rows, viewer, routes.expansion(request)
+                )
+            answer = [
+                {"etag": etag, "created": created, "data": item} for item, etag, created in written
+            ]
             return bulk.answer({"items": answer})
 
     def check_unique_keys(self, rows: list[dict[str, Any]]) -> None:
