@@ -179,14 +179,16 @@ class BulkWrites:
         common: Item = {"created_at": now, "updated_at": now, "version": 1}
         if resource.owner_field:
             common[resource.owner_field] = viewer.id
-        names = (*rows[0], *common)
-        columns = {name: [row[name] for row in rows] for name in rows[0]}
-        columns |= {name: [value] * len(rows) for name, value in common.items()}
+        varying, constant = tuple(rows[0]), tuple(common)
         statements, kind = repository.statements, viewer_kind(viewer)
         statement = statements.written(
-            ("insert-all", names), lambda: statements.insert_all(names), kind, expansion.to_one
+            ("insert-all", varying, constant),
+            lambda: statements.insert_all(varying, constant),
+            kind,
+            expansion.to_one,
         )
-        params = {binds.column_value(name): values for name, values in columns.items()}
+        params = {binds.column_value(name): [row[name] for row in rows] for name in varying}
+        params |= {binds.column_value(name): value for name, value in common.items()}
         found = await connection.rows(statement, {**params, binds.VIEWER_ID: viewer.id})
         # ids come from the sequence in insertion order, which is the arrays' order
         ordered = sorted(found, key=lambda row: row["id"])

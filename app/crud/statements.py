@@ -205,14 +205,18 @@ class ResourceStatements:
     def insert(self, names: tuple[str, ...]) -> Insert:
         return insert(self.table).values(self._value_binds(names))
 
-    def insert_all(self, names: tuple[str, ...]) -> Insert:
-        """PostgreSQL: many rows in one statement, each column's values one typed array
-        (`INSERT ... SELECT unnest(:a), unnest(:b)`): one shape whatever the row count."""
-        columns = [
+    def insert_all(self, varying: tuple[str, ...], common: tuple[str, ...]) -> Insert:
+        """PostgreSQL: many rows in one statement, each `varying` column's values one typed
+        array (`INSERT ... SELECT unnest(:a), unnest(:b), :c`), each `common` one value for
+        every row: one shape whatever the row count."""
+        return insert(self.table).from_select([*varying, *common], self.rows_of(varying, common))
+
+    def rows_of(self, varying: tuple[str, ...], common: tuple[str, ...]) -> Select[Any]:
+        arrays = [
             func.unnest(bindparam(binds.column_value(name), type_=ARRAY(self.table.c[name].type)))
-            for name in names
+            for name in varying
         ]
-        return insert(self.table).from_select(list(names), select(*columns))
+        return select(*arrays, *self._value_binds(common).values())
 
     def update(self, kind: ViewerKind, names: tuple[str, ...], tags: TagCount) -> Update:
         return (

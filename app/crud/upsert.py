@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Insert, Select, and_, bindparam, func, select
+from sqlalchemy import Insert, Select, and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from app.core.database import Connection
@@ -115,14 +114,13 @@ class Upserts:
         item, etag = await repository.represent(connection, row, viewer, expansion)
         return item, etag, row["version"] == 1
 
-    def statement_all(self, names: tuple[str, ...], kind: ViewerKind) -> Insert:
-        """PostgreSQL: many rows in one statement (one typed array per column)."""
-        columns = [
-            func.unnest(bindparam(binds.column_value(name), type_=ARRAY(self.table.c[name].type)))
-            for name in names
-        ]
-        statement = postgresql.insert(self.table).from_select(list(names), select(*columns))
-        return self._on_conflict(statement, names, kind)
+    def statement_all(
+        self, varying: tuple[str, ...], common: tuple[str, ...], kind: ViewerKind
+    ) -> Insert:
+        """PostgreSQL: many rows in one statement (`ResourceStatements.rows_of`)."""
+        rows = self.repository.statements.rows_of(varying, common)
+        statement = postgresql.insert(self.table).from_select([*varying, *common], rows)
+        return self._on_conflict(statement, (*varying, *common), kind)
 
     async def upsert_many(
         self, connection: Connection, rows: Sequence[Item], viewer: Viewer, expansion: Expansion
@@ -143,16 +141,15 @@ class Upserts:
                 reject_nul(values, "body")
         await check_parents(repository, connection, rows, viewer)
         common = self._server_values(viewer)
-        names, kind = (*rows[0], *common), viewer_kind(viewer)
-        columns = {name: [row[name] for row in rows] for name in rows[0]}
-        columns |= {name: [value] * len(rows) for name, value in common.items()}
+        varying, constant, kind = tuple(rows[0]), tuple(common), viewer_kind(viewer)
         statement = repository.statements.written(
-            ("upsert-all", kind, names),
-            lambda: self.statement_all(names, kind),
+            ("upsert-all", kind, varying, constant),
+            lambda: self.statement_all(varying, constant, kind),
             kind,
             expansion.to_one,
         )
-        params = {binds.column_value(name): values for name, values in columns.items()}
+        params = {binds.column_value(name): [row[name] for row in rows] for name in varying}
+        params |= {binds.column_value(name): value for name, value in common.items()}
         found = await connection.rows(statement, {**params, binds.VIEWER_ID: viewer.id})
         by_key = {row[self.key]: row for row in found}
         refusals = []
