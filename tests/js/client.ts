@@ -41,3 +41,20 @@ export function firstCommenter(post: Post): string | null | undefined {
 export const expanded: ListQuery = { expand: ["owner", "comments.author"] };
 // @ts-expect-error expand takes the declared relation names only
 export const unknownRelation: ListQuery = { expand: ["nope"] };
+
+// Bulk writes and upsert (issue 16): each operation has its own request and response types.
+type NewPosts = NonNullable<operations["posts-create-many"]["requestBody"]>["content"]["application/json"];
+type Written = operations["posts-create-many"]["responses"][201]["content"]["application/json"];
+type Changes = NonNullable<operations["posts-update-many"]["requestBody"]>["content"]["application/json"];
+type Upserted = operations["tags-upsert-many"]["responses"][200]["content"]["application/json"];
+
+export const imported: NewPosts = [{ title: "One" }, { title: "Two", published: false }];
+export function tagsOf(written: Written): string[] {
+  return written.items.map((item) => `${item.data.id}: ${item.etag}`);
+}
+export const renames: Changes = [{ id: 7, if_match: '"3.1"', title: "Renamed" }];
+export function created(answer: Upserted): boolean[] {
+  return answer.items.map((item) => item.created);
+}
+// @ts-expect-error an update item needs the id
+export const noId: Changes = [{ title: "Renamed" }];
