@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 IF_MATCH = "Write only if the record still has this ETag (else 412, and nothing is written)"
 
 
-IdOrTarget = Annotated[int, Field(ge=1, le=MAX_ID)]
+BareId = Annotated[int, Field(ge=1, le=MAX_ID)]  # a delete item: an id alone
 
 
 def _id_field() -> Any:
@@ -214,7 +214,7 @@ class BulkRoutes:
         )
         async def delete_many(
             request: Request,
-            items: Annotated[list[IdOrTarget | Delete], Body(min_length=1)],  # type: ignore[valid-type]  # a runtime schema
+            items: Annotated[list[BareId | Delete], Body(min_length=1)],  # type: ignore[valid-type]  # a runtime schema
             viewer: Writer,
         ) -> None:
             self.check_count(request, items)

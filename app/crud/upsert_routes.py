@@ -1,7 +1,7 @@
 """The upsert routes of a resource with an `upsert_key`: `PUT /<plural>/by-<key>/{value}`
 (one row) and, with bulk writes, `PUT /<plural>/batch` (many, all or nothing)."""
 
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeAlias
 
 from fastapi import Body, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel, Field, create_model
@@ -31,7 +31,9 @@ class UpsertRoutes:
         resource = routes.resource
         self.key = self.upserts.key
         # The path names the key: the body may leave it out (or repeat it).
-        optional: dict[str, Any] = {self.key: (Any, Field(None))}
+        field = resource.create.model_fields.get(self.key)
+        kind: Any = field.annotation if field is not None else str
+        optional: dict[str, Any] = {self.key: (Optional[kind], Field(None))}  # noqa: UP045  # a runtime type
         self.one_model: type[BaseModel] = create_model(
             f"{resource.name}Upsert", __base__=resource.create, **optional
         )
@@ -44,7 +46,7 @@ class UpsertRoutes:
     def add_one(self) -> None:
         routes, key = self.routes, self.key
         Writer: TypeAlias = Annotated[Viewer, Depends(routes.write_viewer)]
-        Body_ = self.one_model
+        UpsertBody = self.one_model
         plural, name = routes.resource.plural, routes.resource.singular
         Value: Any = Annotated[python_type(routes.resource, key), Path(description=f"The {key}")]
 
@@ -68,7 +70,7 @@ class UpsertRoutes:
         async def upsert_one(
             request: Request,
             value: Value,
-            data: Annotated[Body_, Body()],  # type: ignore[valid-type]  # a runtime schema
+            data: Annotated[UpsertBody, Body()],  # type: ignore[valid-type]  # a runtime schema
             viewer: Writer,
             if_match: IfMatch = None,
             if_none_match: IfNoneMatchStar = None,
