@@ -2,7 +2,7 @@
 """Scaffold a resource: model module, registry line, Alembic migration and tests, in one command.
 
     python scripts/new_resource.py Book title:str:unique author:str pages:int? \\
-        published_on:date? post:fk? --owner --search title,author
+        published_on:date? post:fk? --owner --search title,author --upsert-key title
 
 Field types: str, text, int, float, bool, date, datetime, decimal, uuid; `?` makes a field
 optional. References: `post:fk` (a `post_id` column pointing at posts) or `editor_id:user:fk`
@@ -95,8 +95,23 @@ def build_spec(args: argparse.Namespace, command: str) -> ResourceSpec:
     for name in search:
         if name not in by_name or by_name[name].kind not in ("str", "text"):
             raise SpecError(f"--search {name}: search fields are str or text fields")
+    upsert_key = args.upsert_key
+    if upsert_key is not None:
+        key = by_name.get(upsert_key)
+        if key is None or not key.unique or key.optional or key.kind not in ("str", "int"):
+            raise SpecError(f"--upsert-key {upsert_key}: a required str or int field with :unique")
     return ResourceSpec(
-        class_name, module, table, plural, fields, args.owner, read, write, search, command
+        class_name,
+        module,
+        table,
+        plural,
+        fields,
+        args.owner,
+        read,
+        write,
+        search,
+        command,
+        upsert_key,
     )
 
 
@@ -203,6 +218,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="default: owner with --owner, else superuser (authenticated: any user, any row)",
     )
     parser.add_argument("--plural", help="the table and URL name (default: English plural)")
+    parser.add_argument(
+        "--upsert-key", help="a :unique str or int field to create or replace rows by"
+    )
     return parser.parse_args(argv)
 
 

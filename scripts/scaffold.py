@@ -68,6 +68,7 @@ class ResourceSpec:
     write: Write = Write.SUPERUSER
     search: tuple[str, ...] = ()
     command: str = ""
+    upsert_key: str | None = None  # a :unique field: PUT /<plural>/by-<key>/{value}
 
     def __post_init__(self) -> None:
         names = {spec.name for spec in self.fields}
@@ -424,6 +425,8 @@ def render_module(spec: ResourceSpec) -> str:
         arguments.append('owner_field="owner_id"')
     if spec.search:
         arguments.append(f"search_fields={tuple_literal(spec.search)}")
+    if spec.upsert_key:
+        arguments.append(f"upsert_key={tuple_literal((spec.upsert_key,))}")
     if parents:
         declared = ", ".join(
             f'Parent("{f.name}", {f.target.variable})'  # type: ignore[union-attr]  # parents have targets

@@ -143,6 +143,20 @@ async def test_bulk_create_and_delete(client: AsyncClient, users: UserFactory) -
     assert_problem(await client.get(item, headers=user.headers), 404)
 """
 
+UPSERT = """
+async def test_upsert_by_$key(client: AsyncClient, users: UserFactory) -> None:
+    from urllib.parse import quote
+
+    user = await writer(users)
+    body = await payload(client, users, user)
+    url = f"{URL}/by-$path/{quote(str(body['$key']), safe='')}"
+    created = await client.put(url, json=body, headers=user.headers)
+    assert created.status_code == 201, created.text
+    replaced = await client.put(url, json=body, headers=user.headers)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["id"] == created.json()["id"]
+"""
+
 REQUIRED = """
 async def test_missing_required_field_is_422(
     client: AsyncClient, users: UserFactory
@@ -386,6 +400,9 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
         blocks.append(UPDATE)
     blocks.append(DELETE_AND_422)
     blocks.append(BULK)
+    if spec.upsert_key:
+        path = spec.upsert_key.replace("_", "-")
+        blocks.append(Template(UPSERT).substitute(key=spec.upsert_key, path=path))
     required = [f.name for f in spec.fields if not f.optional]
     if required:
         blocks.append(Template(REQUIRED).substitute(name=required[0]))

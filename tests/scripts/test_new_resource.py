@@ -33,6 +33,8 @@ BOOK = [  # no --owner, no --write: the default policy, superusers only
     "editor_id:user:fk?",
     "--search",
     "title,author",
+    "--upsert-key",
+    "title",
 ]
 NOTE = ["Note", "content:str", "book:fk", "--owner"]  # users write notes on superusers' books
 NOT_COPIED = shutil.ignore_patterns(
@@ -66,6 +68,7 @@ def scaffolded(monkeypatch: pytest.MonkeyPatch) -> list[ResourceSpec]:
         (["Thing", "name:str", "--write", "owner"], "need --owner"),
         (["Thing", "size:int", "--search", "size"], "search fields are str or text"),
         (["Thing"], "give at least one field"),
+        (["Thing", "name:str", "--upsert-key", "name"], "a required str or int field with :unique"),
         (["Thing", "post:str", "post:fk"], "its relation is named 'post', a field already"),
     ],
 )
