@@ -275,3 +275,19 @@ def test_app_down_gets_502_problem(http: httpx.Client) -> None:
         response = http.get(f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": "down"})
     assert_problem(response, 502, "bad-gateway")
     assert response.headers["X-Request-ID"] == "down"
+
+
+def test_bulk_writes_pass_with_their_bodies(web: Web, nginx_url: str, http: httpx.Client) -> None:
+    """Delete-many is a DELETE with a JSON body: nginx passes it to the app."""
+    email = unique_email("bulk")
+    assert register(web.base_url, email).status_code == 201
+    token = login(web.base_url, email).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{nginx_url}/api/v1/posts/batch"
+    created = http.post(url, json=[{"title": "One"}, {"title": "Two"}], headers=headers)
+    assert created.status_code == 201, created.text
+    ids = [item["data"]["id"] for item in created.json()["items"]]
+    deleted = http.request("DELETE", url, json=ids, headers=headers)
+    assert deleted.status_code == 204, deleted.text
+    for post_id in ids:
+        assert http.get(f"{nginx_url}/api/v1/posts/{post_id}").status_code == 404
