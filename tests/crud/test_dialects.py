@@ -72,6 +72,11 @@ SAME_PAGES = [
         "q=apple&sort=id&limit=100",
     ),
     ("title_like=APPLE", {"filter": '{"title_like":"APPLE"}'}, "title__icontains=APPLE&limit=100"),
+    (
+        "_start=3&_sort=id",
+        {"range": "[3,102]", "sort": '["id","ASC"]'},
+        "offset=3&limit=100&sort=id",
+    ),
     ("published=false", {"filter": '{"published":false}'}, "published=false&limit=100"),
     ("id_ne=1&id_lte=4", {"filter": '{"id_ne":1,"id_lte":4}'}, "id__ne=1&id__lte=4&limit=100"),
     (

@@ -30,10 +30,7 @@ def translate(query: QueryParams, keys: FilterKeys) -> Translated:
     for key, value in query.multi_items():
         sent.setdefault(key, []).append(value)
     start, stop = (_integer(sent, name) for name in ("_start", "_end"))
-    if start is not None or stop is not None:
-        page_pairs(out, start or 0, stop, ("_start",) if stop is None else ("_end",))
-    else:
-        page_pairs(out, None, None, ("_end",))
+    page_pairs(out, start or 0, stop, ("_start",) if stop is None else ("_end",))
     fields = [name for value in sent.get("_sort", []) for name in value.split(",") if name]
     orders = [order for value in sent.get("_order", []) for order in value.split(",") if order]
     if orders and len(orders) != len(fields):

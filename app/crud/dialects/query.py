@@ -104,13 +104,12 @@ def text(value: Any, origin: Loc) -> str:
     raise unprocessable(origin, "filter values are strings, numbers, booleans or null")
 
 
-def page_pairs(out: Translated, start: int | None, stop: int | None, origin: Loc) -> None:
-    """Rows `start` to `stop` (exclusive): without them, the first MAX_LIMIT rows."""
-    if start is None or stop is None:
-        out.add("limit", str(MAX_LIMIT), origin)
-        return
-    if start < 0 or stop < start:
+def page_pairs(out: Translated, start: int, stop: int | None, origin: Loc) -> None:
+    """Rows `start` to `stop` (exclusive); without a `stop`, MAX_LIMIT rows from `start`."""
+    if start < 0 or (stop is not None and stop < start):
         raise unprocessable(origin, "the range's start must be 0 or more and not past its end")
+    if stop is None:
+        stop = start + MAX_LIMIT
     if stop == start:
         raise unprocessable(origin, "the range is empty: ask for at least one row")
     if stop - start > MAX_LIMIT:

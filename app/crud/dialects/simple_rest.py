@@ -34,7 +34,7 @@ def translate(query: QueryParams, keys: FilterKeys) -> Translated:
         )
     bounds = _json(query, "range")
     if bounds is None:
-        page_pairs(out, None, None, ("range",))
+        page_pairs(out, 0, None, ("range",))
     elif _pair(bounds, int):
         page_pairs(out, bounds[0], bounds[1] + 1, ("range",))
     else:
