@@ -35,6 +35,7 @@ SORTS = {"created_at", "id", "votes", "title", "updated_at", "published", "owner
 LIST_PARAMS = {"limit", "offset", "sort", "published", "cursor", "expand"}
 WRITABLE = {"title": str, "content": str, "published": bool}
 MAX_LENGTHS = {"title": 200, "content": 10_000}
+BULK_MAX_ITEMS = 1000
 
 # The owner's part of the project's tag: a digest of what the post shows of the owner.
 DIGEST = (
@@ -453,13 +454,24 @@ async def list_posts_json_server(request: Request) -> Response:
         return problem(error)
 
 
-async def body_of(request: Request, partial: bool) -> dict[str, Any]:
-    """The project's PostCreate / PostUpdate rules, by hand."""
+async def json_of(request: Request) -> Any:
     try:
-        data = orjson.loads(await request.body())
+        return orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         raise Problem(422, "The body is not valid JSON") from None
-    return checked_body(data, partial)
+
+
+async def body_of(request: Request, partial: bool) -> dict[str, Any]:
+    """The project's PostCreate / PostUpdate rules, by hand."""
+    return checked_body(await json_of(request), partial)
+
+
+async def items_of(request: Request) -> list[Any]:
+    """A bulk body: a list of 1 to BULK_MAX_ITEMS items."""
+    data = await json_of(request)
+    if not isinstance(data, list) or not 1 <= len(data) <= BULK_MAX_ITEMS:
+        raise Problem(422, f"The body must be a list of 1 to {BULK_MAX_ITEMS} items")
+    return data
 
 
 def checked_body(data: Any, partial: bool) -> dict[str, Any]:
@@ -489,19 +501,13 @@ INSERT_MANY = (
     + SELECT
     + " FROM p LEFT JOIN users u ON u.id = p.owner_id ORDER BY p.id"
 )
-BULK_MAX_ITEMS = 1000
 
 
 async def create_posts(request: Request) -> Response:
     """`POST /api/v1/posts/batch`: every item checked as a single create's body, then one
     INSERT of them all."""
     try:
-        try:
-            data = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise Problem(422, "The body is not valid JSON") from None
-        if not isinstance(data, list) or not 1 <= len(data) <= BULK_MAX_ITEMS:
-            raise Problem(422, f"The body must be a list of 1 to {BULK_MAX_ITEMS} items")
+        data = await items_of(request)
         items = [checked_body(item, partial=False) for item in data]
         async with request.app.state.pool.connection() as connection:
             viewer = await viewer_of(request, connection, required=True)
@@ -529,12 +535,7 @@ async def upsert_tags(request: Request) -> Response:
     """`PUT /api/v1/tags/batch`: each tag created or replaced by its slug in one statement,
     never another user's (then nothing is written: 403)."""
     try:
-        try:
-            data = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise Problem(422, "The body is not valid JSON") from None
-        if not isinstance(data, list) or not 1 <= len(data) <= BULK_MAX_ITEMS:
-            raise Problem(422, f"The body must be a list of 1 to {BULK_MAX_ITEMS} items")
+        data = await items_of(request)
         for item in data:
             if not isinstance(item, dict) or set(item) != {"slug", "name"}:
                 raise Problem(422, "each item is {slug, name}")

@@ -10,7 +10,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, operation
 from app.core.client import client_address
 from app.core.db import SessionDep
-from app.core.errors import Forbidden, NotAuthenticated, problem_responses
+from app.core.errors import Forbidden, NotAuthenticated
+from app.core.problem_docs import problem_responses
 from app.core.security import verify_password
 from app.models.user import LoginTokens, RefreshRequest, TokenPair, UserCreate, UserPublic
 from app.services.accounts import (

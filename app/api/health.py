@@ -5,7 +5,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.api.deps import operation
-from app.core.errors import ServiceUnavailable, problem_responses
+from app.core.errors import ServiceUnavailable
+from app.core.problem_docs import problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, FastAPI
 
 from app.api import auth, health, users, votes
 from app.api.resources import generated_routes
-from app.core.errors import problem_responses
+from app.core.problem_docs import problem_responses
 from app.crud.dialects import DIALECTS, DialectRoutes
 from app.crud.docs import resource_tag
 from app.crud.resource import registry

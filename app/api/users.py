@@ -9,7 +9,8 @@ from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, SuperUser, operat
 from app.core.client import client_address
 from app.core.config import Settings
 from app.core.db import SessionDep, utcnow
-from app.core.errors import BadRequest, NotFound, Unprocessable, field_error, problem_responses
+from app.core.errors import BadRequest, NotFound, Unprocessable, field_error
+from app.core.problem_docs import problem_responses
 from app.core.security import hash_password, verify_password
 from app.crud.pagination import (
     DEFAULT_LIMIT,

@@ -11,7 +11,8 @@ from sqlmodel import col
 
 from app.api.resources import VIEWERS
 from app.core.database import Connection, Database
-from app.core.errors import NotFound, problem_responses
+from app.core.errors import NotFound
+from app.core.problem_docs import problem_responses
 from app.crud.repository import Repository
 from app.crud.resource import Viewer
 from app.crud.route_params import ItemId

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.core.errors import add_problem_schemas
 from app.core.examples import add_examples
+from app.core.problem_docs import add_problem_schemas
 
 TITLE = "CRUD backend API"
 VERSION = "1.0.0"

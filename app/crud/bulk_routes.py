@@ -10,7 +10,8 @@ from fastapi import Body, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_core import to_json
 
-from app.core.errors import ProblemError, Unprocessable, problem_responses
+from app.core.errors import ProblemError, Unprocessable
+from app.core.problem_docs import problem_responses
 from app.crud import idempotency
 from app.crud.bulk import BulkWrites, Target, bounded, refusal_at
 from app.crud.etag import parse_if_match

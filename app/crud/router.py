@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeAlias, cast
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel
 
-from app.core.errors import problem_responses
+from app.core.problem_docs import problem_responses
 from app.crud import docs, idempotency
 from app.crud.bulk_routes import BulkRoutes
 from app.crud.etag import none_match, parse_if_match
@@ -28,7 +28,7 @@ from app.crud.route_params import (
     IfNoneMatch,
     ItemId,
 )
-from app.crud.sparse import fields_parameter, parse_fields
+from app.crud.sparse import FieldSet, fields_parameter, parse_fields
 from app.crud.upsert_routes import UpsertRoutes
 
 
@@ -145,13 +145,25 @@ class ResourceRoutes:
             viewer: Reader,
             if_none_match: IfNoneMatch = None,
         ) -> Any:
-            db, expansion = database(request), self.expansion(request)
+            expansion = self.expansion(request)
             selected = request.query_params.getlist("fields")
             fieldset = parse_fields(selected, self.representation.selectable)
-            item, etag = await self.repository.get(db, item_id, viewer, expansion)
-            if none_match(if_none_match, etag):
-                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-            return json_response(self.representation.item(item, fieldset), etag=etag)
+            return await self.read(request, item_id, viewer, expansion, if_none_match, fieldset)
+
+    async def read(
+        self,
+        request: Request,
+        item_id: int,
+        viewer: Viewer,
+        expansion: Expansion,
+        if_none_match: str | None,
+        fieldset: FieldSet | None = None,
+    ) -> Response:
+        """One item and its ETag, or 304 when `If-None-Match` names that tag."""
+        item, etag = await self.repository.get(database(request), item_id, viewer, expansion)
+        if none_match(if_none_match, etag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return json_response(self.representation.item(item, fieldset), etag=etag)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -228,10 +240,23 @@ class ResourceRoutes:
             if_match: IfMatch = None,
         ) -> Any:
             changes = cast(BaseModel, data).model_dump(exclude_unset=partial)
-            tags = parse_if_match(if_match)
-            db, expansion = database(request), self.expansion(request)
-            item, etag = await self.repository.update(db, item_id, changes, viewer, tags, expansion)
-            return json_response(self.representation.item(item), etag=etag)
+            expansion = self.expansion(request)
+            return await self.update(request, item_id, changes, viewer, if_match, expansion)
+
+    async def update(
+        self,
+        request: Request,
+        item_id: int,
+        changes: dict[str, Any],
+        viewer: Viewer,
+        if_match: str | None,
+        expansion: Expansion,
+    ) -> Response:
+        """Write `changes` (only if the record still has a tag `If-Match` names): the item and
+        its new ETag."""
+        tags, db = parse_if_match(if_match), database(request)
+        item, etag = await self.repository.update(db, item_id, changes, viewer, tags, expansion)
+        return json_response(self.representation.item(item), etag=etag)
 
     def add_delete(self) -> None:
         Writer: TypeAlias = Annotated[Viewer, Depends(self.write_viewer)]

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeAlias
 from fastapi import Body, Depends, Header, Path, Request, Response, status
 from pydantic import BaseModel, Field, create_model
 
-from app.core.errors import Unprocessable, problem_responses
+from app.core.errors import Unprocessable
+from app.core.problem_docs import problem_responses
 from app.crud.bulk import bounded
 from app.crud.etag import parse_if_match
 from app.crud.fields import python_type

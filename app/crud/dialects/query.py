@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
-from app.core.errors import EXAMPLE_DETAILS, Unprocessable
+from app.core.errors import VALIDATION_DETAIL, Unprocessable
 from app.crud.filters import Operator
 from app.crud.pagination import MAX_LIMIT
 
@@ -129,5 +129,5 @@ def reword(
         if len(loc) >= 2 and loc[0] == "query" and loc[1] in origins:
             loc = ["query", *origins[str(loc[1])], *loc[2:]]
         errors.append({"loc": loc, "msg": item["msg"], "type": item["type"]})
-    detail = error.detail if isinstance(error, Unprocessable) else EXAMPLE_DETAILS[422]
+    detail = error.detail if isinstance(error, Unprocessable) else VALIDATION_DETAIL
     return Unprocessable(detail, errors=errors)

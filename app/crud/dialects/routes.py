@@ -14,17 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
 
-from app.core.errors import (
-    EXAMPLE_DETAILS,
-    ProblemError,
-    Unprocessable,
-    error_response,
-    problem_responses,
-)
+from app.core.errors import VALIDATION_DETAIL, ProblemError, Unprocessable, error_response
+from app.core.problem_docs import problem_responses
 from app.crud import docs
 from app.crud.dialects.bodies import lenient_model, written
 from app.crud.dialects.query import FilterKeys, Translated, reword
-from app.crud.etag import none_match, parse_if_match
+from app.crud.etag import parse_if_match
 from app.crud.expand import Expansion, parse_expand
 from app.crud.listing import Listing
 from app.crud.plan import sortable
@@ -151,11 +146,8 @@ class DialectRoutes:
         async def get_item(
             request: Request, item_id: ItemId, viewer: Reader, if_none_match: IfNoneMatch = None
         ) -> Response:
-            db, expansion = database(request), self.expansion(request)
-            item, etag = await routes.repository.get(db, item_id, viewer, expansion)
-            if none_match(if_none_match, etag):
-                return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-            return json_response(routes.representation.item(item), etag=etag)
+            expansion = self.expansion(request)
+            return await routes.read(request, item_id, viewer, expansion, if_none_match)
 
     def add_create(self) -> None:
         Writer: TypeAlias = Annotated[Viewer, Depends(self.routes.write_viewer)]
@@ -201,15 +193,8 @@ class DialectRoutes:
             if_match: IfMatch = None,
         ) -> Response:
             changes = written(data, routes.resource.update, partial=True)
-            db, tags, expansion = (
-                database(request),
-                parse_if_match(if_match),
-                self.expansion(request),
-            )
-            item, etag = await routes.repository.update(
-                db, item_id, changes, viewer, tags, expansion
-            )
-            return json_response(routes.representation.item(item), etag=etag)
+            expansion = self.expansion(request)
+            return await routes.update(request, item_id, changes, viewer, if_match, expansion)
 
     def add_delete(self) -> None:
         Writer: TypeAlias = Annotated[Viewer, Depends(self.routes.write_viewer)]
@@ -253,7 +238,7 @@ class DialectRoute(APIRoute):
 def message_of(error: ProblemError | RequestValidationError) -> str:
     items = error.errors() if isinstance(error, RequestValidationError) else error.errors
     if not items:
-        return error.detail if isinstance(error, ProblemError) else EXAMPLE_DETAILS[422]
+        return error.detail if isinstance(error, ProblemError) else VALIDATION_DETAIL
     first = items[0]
     where = ".".join(str(part) for part in first["loc"][1:])
     return f"{where}: {first['msg']}" if where else str(first["msg"])
