@@ -12,6 +12,7 @@ import app.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
 from app.core.config import get_settings
 from app.core.db import UTCDateTime
+from app.crud.sync.migration import add_sync_triggers
 
 # Held for the whole migration so two hosts starting at once do not race.
 MIGRATION_LOCK_ID = 7_212_023
@@ -41,6 +42,7 @@ def run_migrations(connection: Connection) -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             render_item=render_item,
+            process_revision_directives=add_sync_triggers,
         )
         with context.begin_transaction():
             context.run_migrations()

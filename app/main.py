@@ -15,6 +15,8 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.openapi import api_info, build_openapi
+from app.core.streams import StreamWriteTimeoutMiddleware
+from app.crud.sync.live import Feed, close_on_exit_signals
 
 # What browser code may read (the totals the frontend dialects' providers read included)...
 EXPOSED_HEADERS = [
@@ -47,12 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings)
         app.state.db, app.state.engine, app.state.sessionmaker = db, db.engine, db.sessionmaker
+        app.state.feed = feed = Feed(db, settings)
+        close_on_exit_signals(feed)
         await db.open()
         # Start-up leaves some 100,000 long-lived objects (schemas, models, routes): frozen,
         # a full collection no longer walks them all (a 35 ms pause, a busy worker's p99).
         gc.collect()
         gc.freeze()
         yield
+        feed.close()
         await db.close()
 
     app = FastAPI(
@@ -83,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(StreamWriteTimeoutMiddleware, seconds=settings.SSE_SEND_TIMEOUT)
     return app

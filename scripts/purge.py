@@ -1,4 +1,6 @@
-"""Delete what has expired: refresh tokens, idempotency keys, throttle counters.
+"""Delete what has expired: refresh tokens, idempotency keys, throttle counters, and sync
+tombstones older than SYNC_RETENTION_DAYS (plus a day: a tombstone may be written a little
+before the snapshot a token starts from; tokens themselves expire at the retention, 410).
 
 A refresh token goes when its family (its login) has ended, or when it expired unused: a
 revoked token stays until its family ends, so that presenting it again revokes the family.
@@ -7,6 +9,7 @@ Run it from a platform scheduler (e.g. hourly): `python -m scripts.purge`.
 """
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import and_, delete, or_
 from sqlmodel import col
@@ -16,6 +19,7 @@ from app.core.database import Database
 from app.core.db import utcnow
 from app.crud.idempotency import TTL as IDEMPOTENCY_TTL
 from app.crud.idempotency import IdempotencyKey
+from app.crud.sync.schema import SyncTombstone
 from app.models.login_throttle import LoginFailure
 from app.models.user import RefreshToken
 from app.services.throttle import longest_window
@@ -36,6 +40,9 @@ async def purge() -> dict[str, int]:
         ),
         "login_failures": delete(LoginFailure).where(
             col(LoginFailure.failed_at) <= now - longest_window(settings)
+        ),
+        "sync_tombstones": delete(SyncTombstone).where(
+            col(SyncTombstone.deleted_at) <= now - timedelta(days=settings.SYNC_RETENTION_DAYS + 1)
         ),
     }
     async with Database(settings) as db, db.engine.begin() as connection:

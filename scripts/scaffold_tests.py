@@ -37,6 +37,7 @@ from scripts.scaffold_test_blocks import (
     REQUIRED,
     SEARCH,
     SUPERUSER_WRITES,
+    SYNC,
     UNIQUE,
     UPDATE,
     UPSERT,
@@ -165,6 +166,7 @@ def render_tests(spec: ResourceSpec, resources: dict[str, Resource]) -> str:
         blocks.append(UPDATE)
     blocks.append(DELETE_AND_422)
     blocks.append(BULK)
+    blocks.append(SYNC)
     if spec.upsert_key:
         path = spec.upsert_key.replace("_", "-")
         blocks.append(Template(UPSERT).substitute(key=spec.upsert_key, path=path))

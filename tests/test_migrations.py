@@ -6,10 +6,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, inspect, make_url
+from sqlalchemy import create_engine, inspect, make_url, text
 from sqlmodel import SQLModel
 
 from app.core.config import get_settings
+from app.crud.resource import registry
+from app.crud.sync.schema import trigger_statements
 from tests.conftest import run_alembic
 
 
@@ -46,6 +48,32 @@ def table_names(database_url: str) -> set[str]:
         engine.dispose()
 
 
+def trigger_names(database_url: str) -> set[str]:
+    url = make_url(database_url)
+    engine = create_engine(url.set(drivername=url.get_backend_name()))
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if url.get_backend_name() == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(text(query)).scalars())
+    finally:
+        engine.dispose()
+
+
+def sync_triggers(database_url: str) -> set[str]:
+    """The triggers every synced resource's table needs (app/crud/sync/schema.py)."""
+    dialect = make_url(database_url).get_backend_name()
+    return {
+        statement.split('"')[1]
+        for resource in registry
+        if resource.sync
+        for statement in trigger_statements(resource.sa_table.name, dialect)
+    }
+
+
 def test_upgrade_check_downgrade_upgrade(empty_database: str) -> None:
     model_tables = set(SQLModel.metadata.tables)
 
@@ -60,3 +88,6 @@ def test_upgrade_check_downgrade_upgrade(empty_database: str) -> None:
 
     run_alembic("upgrade", "head", database_url=empty_database)
     assert table_names(empty_database) == model_tables | {"alembic_version"}
+    # Every synced table keeps its change triggers (a SQLite table recreated by a batch
+    # migration would lose them).
+    assert sync_triggers(empty_database) <= trigger_names(empty_database)

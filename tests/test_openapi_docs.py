@@ -71,14 +71,19 @@ def declared_slugs() -> set[str]:
 
 
 def test_operation_ids_are_unchanged(spec: dict[str, Any]) -> None:
-    """Besides the frontend dialects' operations (issue 15), under their own tags, and the
-    bulk writes (issue 16)."""
+    """Besides the frontend dialects' operations (issue 15), under their own tags, the bulk
+    writes (issue 16) and the change feeds with their stream ticket (issue 17)."""
     ids = {operation["operationId"] for _, _, operation in operations(spec)}
     dialects = {id_ for id_ in ids if id_.startswith(("json-server-", "simple-rest-"))}
     bulk = {f"{plural}-{action}-many" for plural in ("posts", "comments") for action in BULK}
     assert bulk <= ids
+    sync = {
+        f"{plural}-{feed}" for plural in ("posts", "comments") for feed in ("changes", "events")
+    }
+    sync.add("auth-stream-ticket")
+    assert sync <= ids
     tags = {id_ for id_ in ids if id_.startswith("tags-")}  # a resource added since
-    assert ids - dialects - bulk - tags == OPERATION_IDS
+    assert ids - dialects - bulk - sync - tags == OPERATION_IDS
     for dialect in ("json-server", "simple-rest"):
         for resource in ("posts", "comments"):
             actions = {"list", "get", "create", "update", "replace", "delete"}

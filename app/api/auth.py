@@ -2,6 +2,7 @@
 pair, log out one login or all of them.
 """
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, Header, Request, Response, status
@@ -12,8 +13,15 @@ from app.core.client import client_address
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated
 from app.core.problem_docs import problem_responses
-from app.core.security import verify_password
-from app.models.user import LoginTokens, RefreshRequest, TokenPair, UserCreate, UserPublic
+from app.core.security import STREAM_TICKET_TYPE, create_access_token, verify_password
+from app.models.user import (
+    LoginTokens,
+    RefreshRequest,
+    StreamTicket,
+    TokenPair,
+    UserCreate,
+    UserPublic,
+)
 from app.services.accounts import (
     create_user,
     end_all_sessions,
@@ -151,3 +159,23 @@ async def logout_all(user: CurrentUser, session: SessionDep) -> None:
     """Ends every login of the caller's account: all refresh and access tokens, this one too."""
     await end_all_sessions(session, user)
     await session.commit()
+
+
+@router.post(
+    "/stream-ticket",
+    **operation("auth-stream-ticket", "A ticket that opens event streams (EventSource)"),
+    responses=problem_responses(401),
+)
+async def stream_ticket(user: CurrentUser, settings: SettingsDep) -> StreamTicket:
+    """A token that opens `GET /<plural>/events?ticket=...` for STREAM_TICKET_SECONDS (60).
+
+    Browsers' EventSource cannot send the Authorization header, and a URL ends up in logs and
+    histories, where an access token should not. A ticket only opens streams, briefly; an
+    open stream lives on. Logging out everywhere ends unused tickets too.
+    """
+    assert user.id is not None
+    expires = timedelta(seconds=settings.STREAM_TICKET_SECONDS)
+    ticket = create_access_token(
+        user.id, settings.SECRET_KEY, expires, version=user.token_version, kind=STREAM_TICKET_TYPE
+    )
+    return StreamTicket(ticket=ticket, expires_in=settings.STREAM_TICKET_SECONDS)

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     MAX_BODY_BYTES: int = Field(1024 * 1024, gt=0)
     BULK_MAX_ITEMS: int = Field(1000, ge=1)  # items in one bulk write
     MAX_OFFSET: int = Field(10_000, ge=0)  # deeper list pages use cursors
+    SYNC_RETENTION_DAYS: int = Field(30, ge=1)  # tombstones kept; older sync tokens are 410
+    SSE_MAX_CLIENTS: int = Field(1000, ge=1)  # open event streams per worker; past it, 503
+    SSE_QUEUE_EVENTS: int = Field(64, ge=1)  # events a slow stream may lag before it is closed
+    SSE_SEND_TIMEOUT: float = Field(30, gt=0)  # seconds a stream write may block; then closed
+    SSE_POLL_SECONDS: float = Field(1, gt=0)  # SQLite: how often workers look for changes
+    STREAM_TICKET_SECONDS: int = Field(60, ge=1)  # lifetime of an EventSource stream ticket
     MAX_IN_VALUES: int = Field(100, ge=1)  # values of one `__in` filter
     LOGIN_MAX_FAILURES: int = Field(5, ge=1)  # per client address and per account...
     LOGIN_WINDOW_SECONDS: int = Field(60, ge=1)  # ...within this sliding window

@@ -25,6 +25,7 @@ STATUS_SLUGS = {
     405: "method-not-allowed",
     406: "not-acceptable",
     409: "conflict",
+    410: "sync-expired",  # the only 410: a sync token past SYNC_RETENTION_DAYS
     412: "precondition-failed",
     413: "payload-too-large",
     415: "unsupported-media-type",

@@ -42,8 +42,28 @@ def api_info(settings: Settings) -> dict[str, Any]:
     return info
 
 
+EVENT_STREAM = "text/event-stream"
+EVENT_STREAM_SCHEMA = {
+    "type": "string",
+    "description": "Server-Sent Events: `event:`, `id:` and `data:` lines, a blank line after each",
+}
+
+
+def describe_event_streams(openapi: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI describes a stream's events with OpenAPI 3.2's `itemSchema`, which a 3.1
+    document may not hold: the stream is text in 3.1 (its events are in the description)."""
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if EVENT_STREAM in content:
+                    content[EVENT_STREAM] = {"schema": EVENT_STREAM_SCHEMA}
+    return openapi
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """`app.openapi`: FastAPI's document, finished once and kept."""
     if not app.openapi_schema:
-        app.openapi_schema = add_examples(add_problem_schemas(FastAPI.openapi(app)))
+        document = describe_event_streams(FastAPI.openapi(app))
+        app.openapi_schema = add_examples(add_problem_schemas(document))
     return app.openapi_schema

@@ -15,6 +15,7 @@ EXAMPLE_DETAILS = {
     403: "You may not change this post",
     404: "Post 42 not found",
     409: "A record with this value already exists",
+    410: "The sync token is older than 30 days (SYNC_RETENTION_DAYS): read the feed again",
     412: "Post 42 has changed since the given If-Match tag",
     413: "The request body is larger than 1048576 bytes",
     422: VALIDATION_DETAIL,

@@ -14,6 +14,9 @@ from app.core.db import utcnow
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
+# A short-lived token that only opens event streams: browsers' EventSource cannot send an
+# Authorization header, so it travels in the URL, where an access token should not.
+STREAM_TICKET_TYPE = "stream"
 BCRYPT_MAX_BYTES = 72
 DEFAULT_ROUNDS = 12  # Settings.BCRYPT_ROUNDS's default
 MAX_TOKEN_VERSION = 2**31  # users.token_version is an INTEGER
@@ -60,21 +63,25 @@ class AccessClaims:
     version: int
 
 
-def create_access_token(user_id: int, secret: str, expires: timedelta, *, version: int = 0) -> str:
-    """`version` is the user's `token_version` (a new account's is 0); bumping it ends the token."""
+def create_access_token(
+    user_id: int,
+    secret: str,
+    expires: timedelta,
+    *,
+    version: int = 0,
+    kind: str = ACCESS_TOKEN_TYPE,
+) -> str:
+    """`version` is the user's `token_version` (a new account's is 0); bumping it ends the token.
+    `kind` STREAM_TICKET_TYPE makes a stream ticket instead."""
     now = utcnow()
-    claims = {
-        "sub": str(user_id),
-        "ver": version,
-        "iat": now,
-        "exp": now + expires,
-        "type": ACCESS_TOKEN_TYPE,
-    }
+    claims = {"sub": str(user_id), "ver": version, "iat": now, "exp": now + expires, "type": kind}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_token(token: str, secret: str) -> AccessClaims | None:
-    """The claims of a valid access token, else None.
+def decode_access_token(
+    token: str, secret: str, kind: str = ACCESS_TOKEN_TYPE
+) -> AccessClaims | None:
+    """The claims of a valid access token (or of a token of another `kind`), else None.
 
     No leeway: a token whose `iat` or `nbf` lies in the future, or whose `exp` has passed, is
     refused to the second (JWT times are whole seconds; this app writes `iat` rounded down).
@@ -94,7 +101,7 @@ def decode_access_token(token: str, secret: str) -> AccessClaims | None:
         )
     except jwt.PyJWTError:
         return None
-    if claims["type"] != ACCESS_TOKEN_TYPE:
+    if claims["type"] != kind:
         return None
     subject, version = claims["sub"], claims["ver"]
     if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()):

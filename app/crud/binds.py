@@ -10,6 +10,8 @@ LIMIT = "limit"
 OFFSET = "offset"
 SEARCH = "q"
 PARENT_IDS = "parent_ids"  # the parents whose children a to-many relation nests
+SYNC_STAMP = "sync_stamp"  # a change feed's position: the stamp...
+SYNC_ROW = "sync_row"  # ...and row id it continues after
 
 
 def filter_value(param: str, index: int | None = None) -> str:

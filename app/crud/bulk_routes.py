@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from fastapi import Body, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic_core import to_json
 
 from app.core.errors import ProblemError, Unprocessable
 from app.core.problem_docs import problem_responses
@@ -54,14 +53,10 @@ class BulkRoutes:
     def __init__(self, routes: "ResourceRoutes") -> None:
         self.routes = routes
         self.writes = BulkWrites(routes.repository)
-        resource, item_model = routes.resource, routes.representation.item_model
+        resource = routes.resource
         name = resource.name
-        entry = create_model(
-            f"{name}Written",
-            etag=(str, Field(description="The record's ETag, for a later If-Match")),
-            data=(item_model, ...),
-        )
-        self.result_model = create_model(f"{name}BulkResult", items=(list[entry], ...))
+        entry = routes.representation.written_model
+        self.result_model = create_model(f"{name}BulkResult", items=(list[entry], ...))  # type: ignore[valid-type]  # a runtime type
         self.update_model = create_model(
             f"{name}BulkUpdate",
             __base__=resource.update,
@@ -101,15 +96,7 @@ class BulkRoutes:
             raise Unprocessable("Each id may appear once", errors=errors)
 
     def answer(self, result: dict[str, Any], status_code: int = 200) -> Response:
-        representation = self.routes.representation
-        if representation.plain:
-            body = to_json(result)
-        else:
-            body = (
-                self.result_model.model_validate(result)
-                .model_dump_json(exclude_unset=True)
-                .encode()
-            )
+        body = self.routes.representation.encode(self.result_model, result)
         return json_response(body, status_code)
 
     def add_create(self) -> None:

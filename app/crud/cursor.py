@@ -1,8 +1,6 @@
 """Opaque, signed keyset cursors: the last row's sort values, bound to one query shape."""
 
-import base64
 import hashlib
-import hmac
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -10,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from app.core.errors import Unprocessable
+from app.crud.signed import InvalidToken, seal, unseal
 
-SIGNATURE_BYTES = 12
+PURPOSE = "cursor"
 
 
 class InvalidCursor(ValueError):
@@ -30,15 +29,9 @@ def query_fingerprint(resource: str, params: Mapping[str, Any], scope: Mapping[s
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _sign(payload: bytes, secret: str) -> bytes:
-    return hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
-
-
 def encode_cursor(values: Sequence[Any], fingerprint: str, secret: str) -> str:
     encoded = [v.isoformat() if isinstance(v, date) else v for v in values]
-    payload = json.dumps([fingerprint, encoded], default=str, separators=(",", ":")).encode()
-    token = payload + _sign(payload, secret)
-    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+    return seal([fingerprint, encoded], secret, PURPOSE)
 
 
 def decode_cursor(cursor: str, fingerprint: str, secret: str, kinds: Sequence[type]) -> list[Any]:
@@ -56,13 +49,9 @@ def decode_cursor(cursor: str, fingerprint: str, secret: str, kinds: Sequence[ty
 
 def _decode(cursor: str, fingerprint: str, secret: str, kinds: Sequence[type]) -> list[Any]:
     try:
-        token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except ValueError as error:
-        raise InvalidCursor("the cursor is not valid") from error
-    payload, signature = token[:-SIGNATURE_BYTES], token[-SIGNATURE_BYTES:]
-    if len(token) <= SIGNATURE_BYTES or not hmac.compare_digest(signature, _sign(payload, secret)):
-        raise InvalidCursor("the cursor is not valid")
-    made_for, values = json.loads(payload)
+        made_for, values = unseal(cursor, secret, PURPOSE)
+    except (InvalidToken, TypeError, ValueError):
+        raise InvalidCursor("the cursor is not valid") from None
     if made_for != fingerprint:
         raise InvalidCursor("the cursor was made for another sort or filter")
     if len(values) != len(kinds):

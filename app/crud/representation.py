@@ -96,6 +96,12 @@ class Representation:
         self.page_adapter = TypeAdapter(self.list_model)
         self.items_adapter = TypeAdapter(list[self.item_model])  # type: ignore[name-defined]  # a runtime type
         self.selectable = selectable(self.item_model)  # what `fields` may name
+        # An item beside its ETag (bulk writes' results, the change feed's records).
+        self.written_model = create_model(
+            f"{resource.name}Written",
+            etag=(str, Field(description="The record's ETag, for a later If-Match")),
+            data=(self.item_model, ...),
+        )
 
     # exclude_unset: the relations a request did not expand are absent, not null.
     def item(self, item: dict[str, Any], fieldset: FieldSet | None = None) -> bytes:
@@ -123,3 +129,9 @@ class Representation:
                 self.items_adapter.validate_python(items), exclude_unset=True
             )
         return to_json(items)
+
+    def encode(self, model: type[BaseModel], body: dict[str, Any]) -> bytes:
+        """`body`, made of shaped items, as `model`'s JSON."""
+        if self.plain:
+            return to_json(body)
+        return model.model_validate(body).model_dump_json(exclude_unset=True).encode()

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, PrimaryKeyConstraint, Table, UniqueConstraint
 from sqlmodel import SQLModel
 
+from app.crud.sync import schema as sync_schema
+
 
 def table_of(model: type[SQLModel]) -> Table:
     """The SQLAlchemy table of a `table=True` model."""
@@ -95,6 +97,8 @@ class ViewerDeps:
 
     optional: Callable[..., Awaitable[Viewer]]  # anonymous callers get Viewer(id=None)
     required: Callable[..., Awaitable[Viewer]]  # 401 for anonymous callers
+    # The caller a `?ticket=` names (event streams, for browsers' EventSource), or None.
+    ticket: Callable[..., Awaitable[Viewer | None]]
 
 
 def singular_of(plural: str) -> str:
@@ -139,6 +143,8 @@ class Resource:
     # A unique column (one) to upsert on: `PUT /<plural>/by-<column>/{value}` and, with
     # `bulk`, `PUT /<plural>/batch`.
     upsert_key: tuple[str, ...] | None = None
+    # `GET /<plural>/changes` and `/events`: delta sync and the live feed (app/crud/sync).
+    sync: bool = True
     default_sort: str = "id"
     # Offset pages count matching rows exactly up to this many; past it `total` is the
     # planner's estimate and `total_estimated` is true (PostgreSQL; SQLite counts them all).
@@ -205,5 +211,7 @@ def register(resource: Resource) -> Resource:
     """Declare a resource: `app/api` mounts every registered one."""
     if any(existing.plural == resource.plural for existing in registry):
         raise ValueError(f"resource {resource.plural!r} is registered twice")
+    if resource.sync:
+        sync_schema.install(resource.sa_table)
     registry.append(resource)
     return resource

@@ -29,6 +29,7 @@ from app.crud.route_params import (
     ItemId,
 )
 from app.crud.sparse import FieldSet, fields_parameter, parse_fields
+from app.crud.sync.routes import SyncRoutes
 from app.crud.upsert_routes import UpsertRoutes
 
 
@@ -46,6 +47,7 @@ class ResourceRoutes:
         self.expand_docs = {"parameters": expand} if expand else None
         fields = fields_parameter(self.representation.selectable)
         self.read_docs = {"parameters": [*expand, fields]}
+        self.viewers = viewers
         self.read_viewer = viewers.optional if resource.read is Read.PUBLIC else viewers.required
         self.write_viewer = viewers.required
         self.router = APIRouter(prefix=f"/{resource.plural}", tags=[resource.plural])
@@ -65,6 +67,8 @@ class ResourceRoutes:
             bulk.add()
         if self.resource.upsert_key is not None:
             UpsertRoutes(self).add(bulk)
+        if self.resource.sync and "list" in operations:
+            SyncRoutes(self).add()
         if "get" in operations:
             self.add_get()
         if "create" in operations:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ConfigDict
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, utcnow
@@ -15,9 +16,13 @@ class Timestamps(SQLModel):
 
 
 class Versioned(Timestamps):
-    """Timestamps plus a version incremented on every write (the ETag is built on it)."""
+    """Timestamps plus a version incremented on every write (the ETag is built on it), and
+    the change stamp delta sync follows (set by triggers: app/crud/sync/schema.py)."""
 
     version: int = Field(default=1, nullable=False)
+    sync_xid: int = Field(
+        default=0, sa_type=BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
 
 
 def input_config() -> Any:

@@ -138,6 +138,13 @@ class TokenPair(SQLModel):
     expires_in: int = Field(schema_extra={"examples": [1800]})  # seconds
 
 
+class StreamTicket(SQLModel):
+    ticket: str = Field(
+        schema_extra={"examples": ["eyJhbGciOiJIUzI1NiJ9.eyJ0eXBlIjoic3RyZWFtIn0.c2ln"]}
+    )
+    expires_in: int = Field(schema_extra={"examples": [60]})  # seconds
+
+
 class LoginTokens(TokenPair):
     # Also set as an HttpOnly cookie; clients that keep no cookies send it back in the
     # X-Device-Token header of their next login (app/services/devices.py).

@@ -158,6 +158,8 @@ async def test_the_new_resource_is_documented_like_any_other(
         "bookmarks-create-many": ("post", f"{BOOKMARKS}/batch"),
         "bookmarks-update-many": ("patch", f"{BOOKMARKS}/batch"),
         "bookmarks-delete-many": ("delete", f"{BOOKMARKS}/batch"),
+        "bookmarks-changes": ("get", f"{BOOKMARKS}/changes"),
+        "bookmarks-events": ("get", f"{BOOKMARKS}/events"),
     }
     schemas = spec["components"]["schemas"]
     for name in ("BookmarkCreate", "BookmarkUpdate", "BookmarkPublic", "BookmarkList"):

@@ -103,6 +103,24 @@ async def test_bulk_create_and_delete(client: AsyncClient, users: UserFactory) -
     assert_problem(await client.get(item, headers=user.headers), 404)
 
 
+async def test_changes_follow_writes(client: AsyncClient, users: UserFactory) -> None:
+    user = await writer(users)
+
+    async def changes(since: str | None = None) -> dict[str, Any]:
+        params = {"since": since} if since else {}
+        response = await client.get(f"{URL}/changes", params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]  # a JSON object, as asserted
+
+    token = (await changes())["token"]
+    created = await create(client, URL, await payload(client, users, user), user)
+    page = await changes(token)
+    assert created["id"] in [item["data"]["id"] for item in page["items"]]
+    gone = await client.delete(f"{URL}/{created['id']}", headers=user.headers)
+    assert gone.status_code == 204, gone.text
+    assert created["id"] in (await changes(page["token"]))["deleted"]
+
+
 async def test_missing_required_field_is_422(client: AsyncClient, users: UserFactory) -> None:
     user = await writer(users)
     body = await payload(client, users, user)

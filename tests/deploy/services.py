@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -29,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import uvicorn
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -77,6 +80,27 @@ def serving_in_thread(application: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def migrated_database(prefix: str) -> Iterator[str]:
+    """A fresh database on the test server (TEST_DATABASE_URL), migrated by the Procfile's
+    release command; its URL. Dropped afterwards."""
+    server = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql")
+    admin = server.set(database="postgres").render_as_string(hide_password=False)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        release = subprocess.run(
+            command("release"), cwd=ROOT, env=app_env(url), capture_output=True, timeout=120
+        )
+        assert release.returncode == 0, release.stdout + release.stderr
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def port_open(port: int) -> bool:

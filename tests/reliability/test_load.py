@@ -8,9 +8,7 @@ its last successful PATCH, and nothing else.
 
 import asyncio
 import contextlib
-import os
 import random
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -21,14 +19,13 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.deploy.services import (
     PASSWORD,
-    ROOT,
     app_env,
     command,
     free_port,
+    migrated_database,
     running,
     wait_until_ready,
 )
@@ -44,21 +41,8 @@ ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A fresh database on the test server, migrated by the Procfile's release command."""
-    server = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql")
-    admin = server.set(database="postgres").render_as_string(hide_password=False)
-    name = f"load_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        release = subprocess.run(
-            command("release"), cwd=ROOT, env=app_env(url), capture_output=True, timeout=120
-        )
-        assert release.returncode == 0, release.stdout + release.stderr
+    with migrated_database("load") as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

@@ -208,6 +208,9 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
     assert "    post: Post | None = Relationship()\n" in book
     assert "    editor: User | None = Relationship()\n" in book
     assert "_add_notes.py" in run("scripts/new_resource.py", *NOTE).stdout
+    # Synced like any other resource (issue 17): its migration adds the change triggers.
+    [migration] = (project / "alembic/versions").glob("*_add_books.py")
+    assert 'op.create_sync_triggers("books")' in migration.read_text()
     assert "    book: Book = Relationship()\n" in (project / "app/models/note.py").read_text()
 
     run("-m", "alembic", "upgrade", "head")
@@ -237,5 +240,6 @@ def test_scaffold_end_to_end(tmp_path: Path, test_database_url: str | None) -> N
         "test_books.py::test_expand_post PASSED",
         "test_books.py::test_expand_editor PASSED",
         "test_notes.py::test_expand_book PASSED",
+        "test_books.py::test_changes_follow_writes PASSED",  # the change feed (issue 17)
     ):
         assert test in tested.stdout, tested.stdout

@@ -64,7 +64,12 @@ async def test_purge_deletes_only_expired_rows(
 
     deleted = await purge()
 
-    assert deleted == {"refresh_tokens": 3, "idempotency_keys": 1, "login_failures": 1}
+    assert deleted == {
+        "refresh_tokens": 3,
+        "idempotency_keys": 1,
+        "login_failures": 1,
+        "sync_tombstones": 0,  # tests/crud/test_sync.py deletes some
+    }
     assert await count(app, RefreshToken) == 2
     assert await count(app, IdempotencyKey) == 1
     async with app.state.engine.connect() as connection:
