@@ -2,10 +2,13 @@
 
 A round is bracketed by two snapshots; the difference shows how the load was split between
 a server's workers (a worker that accepted every keep-alive connection stands out) and how
-much CPU something else on the machine took while the round ran.
+much CPU something else on the machine took while the round ran. Several gunicorn masters
+(`--instances`: two instances behind nginx) and named process trees (nginx's master and
+workers) are accounted the same way.
 """
 
 import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,11 +43,21 @@ class Snapshot:
     busy: int  # machine-wide non-idle ticks
     total: int  # machine-wide ticks
     others: dict[int, int] = field(default_factory=dict)
+    masters: tuple[int, ...] = ()
+    master_of: dict[int, int] = field(default_factory=dict)  # worker pid -> its master
+    trees: dict[str, int] = field(default_factory=dict)  # name -> roots' and children's ticks
 
 
-def snapshot(master: int) -> Snapshot:
-    workers, postgres = {}, 0
+def snapshot(
+    master: int, *more: int, trees: Mapping[str, Collection[int]] | None = None
+) -> Snapshot:
+    """Workers of `master` (and of `more` masters); `trees`: name -> root pids, each root's
+    own CPU plus its children's (nginx: the master and its workers)."""
+    masters = (master, *more)
+    roots = {root: name for name, pids in (trees or {}).items() for root in pids}
+    workers, master_of, postgres = {}, {}, 0
     reaped = 0
+    tree_ticks = dict.fromkeys(trees or {}, 0)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -52,15 +65,20 @@ def snapshot(master: int) -> Snapshot:
         if found is None:
             continue
         command, parent, (utime, stime, cutime, cstime) = found
-        if parent == master:
-            workers[int(entry.name)] = utime + stime
-        elif int(entry.name) == master:
-            reaped = cutime + cstime
+        pid = int(entry.name)
+        if pid in roots or parent in roots:
+            tree_ticks[roots.get(pid) or roots[parent]] += utime + stime
+        elif parent in masters:
+            workers[pid] = utime + stime
+            master_of[pid] = parent
+        elif pid in masters:
+            reaped += cutime + cstime
         elif command == "postgres":  # the postmaster's cutime holds exited backends
             postgres += utime + stime + cutime + cstime
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    return Snapshot(workers, reaped, postgres, sum(fields[:8]) - idle, sum(fields[:8]))
+    busy, total = sum(fields[:8]) - idle, sum(fields[:8])
+    return Snapshot(workers, reaped, postgres, busy, total, {}, masters, master_of, tree_ticks)
 
 
 def difference(before: Snapshot, after: Snapshot, load_cpu: float) -> dict[str, object]:
@@ -73,15 +91,35 @@ def difference(before: Snapshot, after: Snapshot, load_cpu: float) -> dict[str, 
     gone = set(before.workers) - set(after.workers)
     # The master's cutime grows by a reaped worker's whole life; count only this round's part.
     recycled = (after.reaped - before.reaped - sum(before.workers[pid] for pid in gone)) / TICK
-    server = sum(workers.values()) + recycled  # type: ignore[arg-type]
+    server = sum(workers.values()) + recycled
     postgres = (after.postgres - before.postgres) / TICK
     busy = (after.busy - before.busy) / TICK
-    return {
+    trees = {
+        name: round((ticks - before.trees.get(name, 0)) / TICK, 2)
+        for name, ticks in after.trees.items()
+    }
+    result: dict[str, object] = {
         "worker_cpu": workers,
         "recycled_workers": len(gone),
         "recycled_cpu": round(max(recycled, 0.0), 2),
         "postgres_cpu": round(postgres, 2),
         "wrk_cpu": round(load_cpu, 2),
-        "other_cpu": round(max(busy - server - postgres - load_cpu, 0.0), 2),
+        "other_cpu": round(max(busy - server - postgres - load_cpu - sum(trees.values()), 0.0), 2),
         "machine_busy": round(busy / max((after.total - before.total) / TICK, 1e-9), 3),
     }
+    if len(after.masters) > 1:  # each master's workers, in the order the masters were given
+        result["server_cpu"] = [
+            round(
+                sum(
+                    ticks - before.workers.get(pid, 0)
+                    for pid, ticks in after.workers.items()
+                    if after.master_of[pid] == master
+                )
+                / TICK,
+                2,
+            )
+            for master in after.masters
+        ]
+    if trees:
+        result["tree_cpu"] = trees
+    return result

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -622,6 +623,107 @@ async def refusal(connection: AsyncConnection[Any], item_id: int, viewer: Viewer
     return Problem(403, "You may not change this Post")
 
 
+# -- the change feed (issue 17) ---------------------------------------------------------------
+# The project's sync tokens (app/crud/sync/token.py, app/crud/signed.py), by hand: JSON
+# [resource, stamp, row_id, floor, initial, taken_at] plus the first 12 bytes of its
+# HMAC-SHA256 under "sync:<SECRET_KEY>", base64url without padding. The floor reads the
+# project's tokens and the project reads the floor's (bench/compare.py checks both ways).
+SYNC_KEY = f"sync:{SECRET_KEY}".encode()
+SYNC_SIGNATURE_BYTES = 12
+SYNC_RETENTION_SECONDS = int(os.environ.get("SYNC_RETENTION_DAYS", "30")) * 86_400
+BEFORE_ANY_STAMP, AFTER_ANY_ID = -1, 2**63 - 1
+CHANGES_DEFAULT_LIMIT, CHANGES_MAX_LIMIT = 100, 1000
+# One statement, as the project's: the changes after the position in (stamp, id) order (rows
+# stamped by the sync_stamp trigger, and tombstones unless it is the first round), each
+# changed row joined to its representation only if the viewer may see it (else: deleted for
+# that viewer), and the snapshot's xmin, the floor the next round starts from.
+CHANGED_ROWS = (
+    "SELECT p.id, p.sync_xid AS x, FALSE AS gone FROM posts p WHERE (p.sync_xid, p.id) > (%s, %s)"
+)
+CHANGED_TOMBSTONES = (
+    " UNION ALL SELECT t.row_id, t.xid, TRUE FROM sync_tombstones t"
+    " WHERE t.resource = 'posts' AND (t.xid, t.row_id) > (%s, %s)"
+)
+CHANGES = (
+    "WITH changed AS ({changed} ORDER BY x, id LIMIT %s) "
+    + SELECT
+    + ", s.floor, c.x, c.id FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    " AS floor) s LEFT JOIN (changed c LEFT JOIN (posts p LEFT JOIN users u"
+    " ON u.id = p.owner_id) ON p.id = c.id AND NOT c.gone AND {visible}) ON TRUE ORDER BY c.x, c.id"
+)
+
+
+def seal_sync(fields: list[Any]) -> str:
+    payload = orjson.dumps(fields)
+    signature = hmac.new(SYNC_KEY, payload, hashlib.sha256).digest()[:SYNC_SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(payload + signature).decode().rstrip("=")
+
+
+def unseal_sync(text: str) -> tuple[int, int, int | None, bool, int]:
+    """(stamp, row_id, floor, initial, taken_at) of a posts token; 422 or 410 otherwise."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        payload, signature = raw[:-SYNC_SIGNATURE_BYTES], raw[-SYNC_SIGNATURE_BYTES:]
+        expected = hmac.new(SYNC_KEY, payload, hashlib.sha256).digest()[:SYNC_SIGNATURE_BYTES]
+        if len(raw) <= SYNC_SIGNATURE_BYTES or not hmac.compare_digest(signature, expected):
+            raise ValueError("bad signature")
+        resource, stamp, row_id, floor, initial, taken_at = orjson.loads(payload)
+        position = (int(stamp), int(row_id), None if floor is None else int(floor))
+        taken_at = int(taken_at)
+    except (ValueError, TypeError):
+        raise Problem(422, "the sync token is not valid") from None
+    if resource != "posts":
+        raise Problem(422, f"the sync token was made for {resource}, not posts")
+    if taken_at < time.time() - SYNC_RETENTION_SECONDS:
+        raise Problem(410, "the sync token is older than the retention")
+    return (*position, bool(initial), taken_at)
+
+
+async def post_changes(request: Request) -> Response:
+    """`GET /api/v1/posts/changes?since=&limit=`: the project's change feed, by hand."""
+    try:
+        query = request.query_params
+        limit = parse_int(query.get("limit"), "limit", CHANGES_DEFAULT_LIMIT, 1, CHANGES_MAX_LIMIT)
+        since = query.get("since")
+        # No `since`: the first round, every visible row and no tombstones.
+        start = (BEFORE_ANY_STAMP, AFTER_ANY_ID, None, True, int(time.time()))
+        stamp, row_id, floor, initial, taken_at = start if since is None else unseal_sync(since)
+        async with request.app.state.pool.connection() as connection:
+            viewer = await viewer_of(request, connection, required=False)
+            args: list[Any] = []
+            if initial:
+                seen = visibility(viewer, args)
+                changed = f"{CHANGED_ROWS} AND {seen}"
+                args[0:0] = [stamp, row_id]  # the row comparison comes first in the text
+            else:
+                changed = CHANGED_ROWS + CHANGED_TOMBSTONES
+                args += [stamp, row_id, stamp, row_id]
+            args.append(limit + 1)
+            sql = CHANGES.format(changed=changed, visible=visibility(viewer, args))
+            rows = await (await connection.execute(sql, args)).fetchall()
+        # row: the post's 12 columns (p.id None: deleted, or not visible), floor, stamp, row id
+        changed_rows = [row for row in rows if row[14] is not None]
+        has_more = len(changed_rows) > limit
+        changed_rows = changed_rows[:limit]
+        latest: dict[int, tuple[Any, ...] | None] = {}
+        for row in changed_rows:  # a row's last change on the page wins
+            latest.pop(row[14], None)
+            latest[row[14]] = row if row[3] is not None else None
+        items = [{"etag": etag(row), "data": shape(row)} for row in latest.values() if row]
+        deleted = [key for key, row in latest.items() if row is None]
+        if floor is None:  # this page began the round
+            floor, taken_at = rows[0][12], int(time.time())
+        if has_more:
+            last = changed_rows[-1]
+            token = ["posts", last[13], last[14], floor, initial, taken_at]
+        else:
+            token = ["posts", floor - 1, AFTER_ANY_ID, None, False, taken_at]
+        body = {"items": items, "deleted": deleted, "token": seal_sync(token), "has_more": has_more}
+        return json_response(dumps(body))
+    except Problem as error:
+        return problem(error)
+
+
 async def health(request: Request) -> Response:
     async with request.app.state.pool.connection() as connection:
         await connection.execute("SELECT 1")
@@ -649,6 +751,7 @@ app = Starlette(
         Route("/api/v1/posts", list_posts, methods=["GET"]),
         Route("/api/v1/posts", create_post, methods=["POST"]),
         Route("/api/v1/posts/batch", create_posts, methods=["POST"]),
+        Route("/api/v1/posts/changes", post_changes, methods=["GET"]),
         Route("/api/v1/tags/batch", upsert_tags, methods=["PUT"]),
         Route("/api/v1/posts/{item_id}", get_post, methods=["GET"], name="post"),
         Route("/api/v1/posts/{item_id}", update_post, methods=["PATCH"]),

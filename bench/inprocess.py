@@ -23,6 +23,7 @@ from urllib.parse import quote
 import psycopg
 import uvloop
 
+from bench.fixtures import CHANGED_POSTS
 from bench.seed import UNPUBLISHED_EVERY, libpq_url
 
 Request = tuple[str, str, bytes, bytes, list[tuple[bytes, bytes]]]
@@ -59,6 +60,21 @@ async def call(app: Any, request: Request) -> tuple[int, bytes]:
     return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
 
 
+async def changes_since(app: Any) -> bytes:
+    """The `changes` endpoint's query (bench.fixtures.prepare_changes, in process): a sync
+    token after every change so far, then CHANGED_POSTS published posts stamped anew."""
+    page: dict[str, Any] = {"has_more": True, "token": None}
+    while page["has_more"]:
+        query = b"limit=1000" + (b"&since=" + page["token"].encode() if page["token"] else b"")
+        page = json.loads((await call(app, ("GET", "/api/v1/posts/changes", query, b"", [])))[1])
+    with psycopg.connect(libpq_url(os.environ["DATABASE_URL"])) as connection:
+        published = "SELECT id FROM posts WHERE published ORDER BY id"
+        ids = [post_id for (post_id,) in connection.execute(published)]
+        chosen = [ids[index * len(ids) // CHANGED_POSTS] for index in range(CHANGED_POSTS)]
+        connection.execute("UPDATE posts SET title = title WHERE id = ANY(%s)", (chosen,))
+    return f"limit={CHANGED_POSTS}&since={page['token']}".encode()
+
+
 def published_id(number: int, posts: int) -> int:
     post_id = 1 + (number * 7919) % posts
     return post_id if post_id % UNPUBLISHED_EVERY else 1
@@ -78,6 +94,7 @@ async def measure(endpoints: list[str], count: int) -> None:
     async with app.router.lifespan_context(app):
         _, first = await call(app, ("GET", "/api/v1/posts", b"limit=20", b"", []))
         cursor = quote(json.loads(first)["next_cursor"]).encode()
+        since = await changes_since(app) if "changes" in endpoints else b""
         requests: dict[str, Callable[[int], Request]] = {
             "health": lambda i: ("GET", "/health", b"", b"", []),
             "get": lambda i: ("GET", f"/api/v1/posts/{published_id(i, posts)}", b"", b"", []),
@@ -117,6 +134,7 @@ async def measure(endpoints: list[str], count: int) -> None:
                 [],
             ),
             "cursor": lambda i: ("GET", "/api/v1/posts", b"limit=20&cursor=" + cursor, b"", []),
+            "changes": lambda i: ("GET", "/api/v1/posts/changes", since, b"", []),
             "create": lambda i: (
                 "POST",
                 "/api/v1/posts",

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cpu import alive, difference, snapshot
+from bench.cpu import Snapshot, alive, difference, snapshot
 from bench.seed import UNPUBLISHED_EVERY
 
 # The expand endpoints run before the writes: on the seed as it is, where every post has its
-# comments (create rounds add thousands of posts without any, newest first).
+# comments (create rounds add thousands of posts without any, newest first); so does
+# `changes`, whose token must see exactly the 1,000 changes bench.fixtures made. Chosen
+# endpoints run in this order.
 ENDPOINTS = (
     "get",
     "list",
@@ -31,6 +33,7 @@ ENDPOINTS = (
     "expand-list",
     "expand-cursor",
     "compat-list",
+    "changes",
     "create",
     "bulk-create",
     "upsert",
@@ -47,6 +50,15 @@ class Target:
     name: str
     url: str
     master: int  # the gunicorn master's pid
+    more: tuple[int, ...] = ()  # other gunicorn masters whose workers are accounted too
+    trees: tuple[tuple[str, tuple[int, ...]], ...] = ()  # e.g. ("nginx", (master pids))
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self.master, *self.more, trees=dict(self.trees))
+
+    def alive(self) -> bool:
+        pids = [self.master, *self.more, *(pid for _, pids in self.trees for pid in pids)]
+        return all(alive(pid) for pid in pids)
 
 
 def first_cursor(target: Target) -> str:
@@ -73,6 +85,8 @@ def script_args(target: Target, endpoint: str, args: argparse.Namespace) -> list
     script, extra = script_of(endpoint)
     if script == "cursor":
         return [first_cursor(target), *extra]
+    if script == "changes":  # the sync token bench.compare --changes wrote
+        return [(args.fixtures / "changes.txt").read_text().strip()]
     return [
         *{
             "get": [str(args.posts), str(UNPUBLISHED_EVERY)],
@@ -113,7 +127,7 @@ def children_cpu() -> float:
 def run(target: Target, endpoint: str, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
     """One wrk run: its result line plus the CPU accounting of the round."""
     command = wrk_command(target, endpoint, seconds, args)
-    before, load_before = snapshot(target.master), children_cpu()
+    before, load_before = target.snapshot(), children_cpu()
     completed = subprocess.run(
         command,
         capture_output=True,
@@ -121,8 +135,8 @@ def run(target: Target, endpoint: str, seconds: float, args: argparse.Namespace)
         check=False,
         cwd=WRK_SCRIPTS.parent.parent,  # the scripts dofile("bench/wrk/common.lua")
     )
-    load_cpu, after = children_cpu() - load_before, snapshot(target.master)
-    if not alive(target.master):
+    load_cpu, after = children_cpu() - load_before, target.snapshot()
+    if not target.alive():
         raise SystemExit(f"the {target.name} server stopped during {endpoint}; see its log")
     lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if completed.returncode != 0 or not lines:
@@ -134,11 +148,12 @@ def describe(result: dict[str, Any]) -> str:
     cpu = result["worker_cpu"]
     split = "/".join(f"{seconds:.1f}" for seconds in cpu.values())
     recycled = f" +{result['recycled_workers']} recycled" if result["recycled_workers"] else ""
+    trees = "".join(f"  {name} {cpu:.1f} s" for name, cpu in result.get("tree_cpu", {}).items())
     return (
         f"{result['rps']:8.0f} req/s  p50 {result['p50_us'] / 1000:6.1f} ms"
         f"  p99 {result['p99_us'] / 1000:6.1f} ms  non-2xx {result['non2xx']:<4}"
         f" errors {result['socket_errors']:<3} worker CPU {split} s{recycled}"
-        f"  PostgreSQL {result['postgres_cpu']:.1f} s  other {result['other_cpu']:.1f} s"
+        f"{trees}  PostgreSQL {result['postgres_cpu']:.1f} s  other {result['other_cpu']:.1f} s"
     )
 
 
@@ -238,6 +253,7 @@ def main() -> None:
     unknown = set(args.endpoints) - set(ENDPOINTS)
     if unknown:
         parser.error(f"unknown endpoints {sorted(unknown)}; known: {', '.join(ENDPOINTS)}")
+    args.endpoints.sort(key=ENDPOINTS.index)  # reads of the seed as it is before the writes
     targets = []
     for name in ("project", "floor"):
         url, master = getattr(args, name).rsplit(",", 1)

@@ -63,7 +63,11 @@ def run_release(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def database_url(create_database: Callable[[], str]) -> str:
     """A database the Procfile's release command has migrated (with the first superuser)."""
-    url = create_database()
+    return released(create_database())
+
+
+def released(url: str) -> str:
+    """`url`, once the Procfile's release command has migrated it."""
     result = run_release(app_env(url))
     assert result.returncode == 0, result.stdout + result.stderr
     return url

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.crud.formats import assert_problem
-from tests.deploy.conftest import Web, run_release
+from tests.deploy.conftest import Web, released
 from tests.deploy.services import (
     app_env,
     command,
@@ -42,10 +42,7 @@ SHUTDOWN_SECONDS = 10  # well under gunicorn's graceful_timeout (25 s)
 @pytest.fixture(scope="module")
 def sync_database_url(create_database: Callable[[], str]) -> str:
     """A database of this module's own, migrated by the Procfile's release command."""
-    url = create_database()
-    result = run_release(app_env(url))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return url
+    return released(create_database())
 
 
 @pytest.fixture(
@@ -56,10 +53,7 @@ def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         url: str = request.getfixturevalue("sync_database_url")
         return url
-    url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
-    result = run_release(app_env(url))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return url
+    return released(f"sqlite+aiosqlite:///{tmp_path}/app.db")
 
 
 @pytest.fixture
