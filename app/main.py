@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app.admin import install_admin
 from app.api import health
 from app.api.router import include_api, openapi_tags
 from app.core.api_pages import install_api_pages
@@ -45,9 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.LOG_LEVEL)
 
+    # Made here, opened by the lifespan: the admin's views are built on its sessionmaker.
+    db = Database(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings)
         app.state.db, app.state.engine, app.state.sessionmaker = db, db.engine, db.sessionmaker
         app.state.feed = feed = Feed(db, settings)
         close_on_exit_signals(feed)
@@ -76,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_api_pages(app)
     app.include_router(health.router)
     include_api(app)
+    if settings.ADMIN_ENABLED:
+        install_admin(app, db.sessionmaker, settings)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

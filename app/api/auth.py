@@ -11,9 +11,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.api.deps import NO_CONTENT, CurrentUser, SettingsDep, operation
 from app.core.client import client_address
 from app.core.db import SessionDep
-from app.core.errors import Forbidden, NotAuthenticated
 from app.core.problem_docs import problem_responses
-from app.core.security import STREAM_TICKET_TYPE, create_access_token, verify_password
+from app.core.security import STREAM_TICKET_TYPE, create_access_token
 from app.models.user import (
     LoginTokens,
     RefreshRequest,
@@ -26,20 +25,16 @@ from app.services.accounts import (
     create_user,
     end_all_sessions,
     end_family,
-    get_user_by_email,
     invalid_refresh_token,
     issue_tokens,
     rotate_refresh_token,
 )
-from app.services.devices import issue_device_token, known_device
+from app.services.devices import issue_device_token
+from app.services.logins import check_login
 from app.services.throttle import (
     claim_attempt,
-    forgive_attempt,
-    login_keys,
-    login_limit,
     register_keys,
     register_limit,
-    reset_failures,
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -92,20 +87,10 @@ async def login(
     `X-Device-Token`) is a known device: others' failures do not hold it, its own count
     against the device. Each login returns a new one, also as an HttpOnly cookie.
     """
-    user = await get_user_by_email(session, form.username)
-    device = known_device(user, settings.SECRET_KEY, device_header, device_cookie)
-    keys = login_keys(client_address(request, settings.PROXY_HOPS), form.username, device)
-    attempt = await claim_attempt(session, keys, login_limit(settings))
-    hashed = user.hashed_password if user is not None else None
-    matches = await verify_password(form.password, hashed, rounds=settings.BCRYPT_ROUNDS)
-    if not matches or user is None:
-        # The claimed attempt stays recorded as the failure.
-        raise NotAuthenticated("Incorrect email or password", slug="invalid-credentials")
-    await forgive_attempt(session, attempt)
-    if not user.is_active:
-        await session.commit()
-        raise Forbidden("This account is inactive", slug="inactive-user")
-    await reset_failures(session, keys)
+    address = client_address(request, settings.PROXY_HOPS)
+    user = await check_login(
+        session, settings, address, form.username, form.password, device_header, device_cookie
+    )
     tokens = issue_tokens(session, user, settings, family=None)
     device_token = issue_device_token(user, settings)
     await session.commit()

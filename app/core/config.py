@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-* uvicorn believes; app/gunicorn_conf.py passes it on. Here so
     # that start-up can refuse it with PROXY_HOPS in production (check_client_address).
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
+    ADMIN_ENABLED: bool = True  # the admin pages at /admin (superusers only)
+    ADMIN_SESSION_HOURS: int = Field(8, ge=1)  # an admin login's lifetime
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Shown in /docs and /openapi.json (`info.contact`, `info.license`) when set.
     API_CONTACT_EMAIL: str | None = None

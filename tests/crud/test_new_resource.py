@@ -4,6 +4,7 @@ The SQLModel classes and the `Resource` are built by a module fixture: the table
 `SQLModel.metadata` (and the registry) only while this module runs, and is dropped after.
 """
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -452,3 +453,16 @@ async def test_a_cursor_walk_with_a_nullable_filter(api: AsyncClient, alice: Tes
         (item["rating"] for item in rated), reverse=True
     )
     assert len(rated) == 4
+
+
+async def test_the_new_resource_has_an_admin_view(api: AsyncClient, users: UserFactory) -> None:
+    """Generated from the registry like the API: no admin code for a new resource."""
+    admin = await users.create(superuser=True)
+    page = await api.get("/admin/login")
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    assert token is not None
+    form = {"username": admin.email, "password": admin.password, "csrftoken": token.group(1)}
+    assert (await api.post("/admin/login", data=form)).status_code == 303
+    listed = await api.get("/admin/bookmarks/list")
+    assert listed.status_code == 200
+    assert "Bookmarks" in listed.text
