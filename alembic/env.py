@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
@@ -14,7 +14,7 @@ from app.core.config import get_settings
 from app.core.db import UTCDateTime
 from app.crud.sync.migration import add_sync_triggers
 
-# Held for the whole migration so two hosts starting at once do not race.
+# Held by the migrations' transaction so that two hosts starting at once do not race.
 MIGRATION_LOCK_ID = 7_212_023
 
 config = context.config
@@ -32,28 +32,32 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
 
 
 def run_migrations(connection: Connection) -> None:
-    is_postgres = connection.dialect.name == "postgresql"
-    if is_postgres:
-        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        connection.commit()
-    try:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            render_item=render_item,
-            process_revision_directives=add_sync_triggers,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    finally:
-        if is_postgres:
-            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
-            connection.commit()
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        render_item=render_item,
+        process_revision_directives=add_sync_triggers,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Until the migrations' one transaction ends: works through PgBouncer too.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        context.run_migrations()
+
+
+def migration_engine() -> AsyncEngine:
+    """On the server itself when DATABASE_DIRECT_URL is set; else through DATABASE_URL, which
+    may be a transaction-mode PgBouncer (no prepared statements then)."""
+    settings = get_settings()
+    if settings.DATABASE_DIRECT_URL:
+        return create_async_engine(settings.DATABASE_DIRECT_URL, poolclass=NullPool)
+    pooled = {"prepare_threshold": None} if settings.DB_PGBOUNCER and not settings.is_sqlite else {}
+    return create_async_engine(settings.DATABASE_URL, poolclass=NullPool, connect_args=pooled)
 
 
 async def run_async_migrations() -> None:
-    engine = create_async_engine(get_settings().DATABASE_URL, poolclass=NullPool)
+    engine = migration_engine()
     async with engine.connect() as connection:
         await connection.run_sync(run_migrations)
     await engine.dispose()

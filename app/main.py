@@ -16,6 +16,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.core.openapi import api_info, build_openapi
+from app.core.replica import ReadYourWritesMiddleware
 from app.core.streams import StreamWriteTimeoutMiddleware
 from app.crud.sync.live import Feed, close_on_exit_signals
 
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=EXPOSED_HEADERS,
             max_age=settings.CORS_MAX_AGE,
         )
+    if settings.DATABASE_REPLICA_URL and not settings.is_sqlite:
+        production = settings.ENVIRONMENT == "production"
+        seconds = settings.REPLICA_STICKY_SECONDS
+        app.add_middleware(ReadYourWritesMiddleware, seconds=seconds, secure=production)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(StreamWriteTimeoutMiddleware, seconds=settings.SSE_SEND_TIMEOUT)

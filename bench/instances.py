@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import markdown_table, text_table
-from bench.rounds import ENDPOINTS, Target, measure
+from bench.rounds import ENDPOINTS, Target, add_run_options, measure
 
 SETUPS = ("single", "double")
 CPU_PARTS = ("instance 1", "instance 2", "nginx", "PostgreSQL", "wrk", "other")
@@ -136,7 +136,7 @@ def notes(summary: list[dict[str, Any]]) -> str:
 
 def render(summary: list[dict[str, Any]], markdown: bool, meta: list[str]) -> str:
     table = markdown_table if markdown else text_table
-    parts = [f"- {line}" for line in meta] if markdown else []
+    parts = ["\n".join(f"- {line}" for line in meta if line)] if markdown and meta else []
     parts += [
         table(THROUGHPUT_HEADERS, [throughput_cells(row) for row in summary]),
         table(CPU_HEADERS, [line for row in summary for line in cpu_rows(row)]),
@@ -152,13 +152,7 @@ def main() -> None:
     parser.add_argument("--masters", required=True, help="the instances' gunicorn masters: P,P")
     parser.add_argument("--nginx", required=True, help="both nginx masters' pids: P,P")
     parser.add_argument("--endpoints", default="get,list,create")
-    parser.add_argument("--posts", type=int, required=True, help="the highest seeded post id")
-    parser.add_argument("--max-offset", type=int, default=9000)
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--fixtures", type=Path, required=True)
+    add_run_options(parser)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--meta", type=Path, help="`key: value` lines to list above the tables")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown")

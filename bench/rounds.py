@@ -230,12 +230,8 @@ def profile(targets: list[Target], args: argparse.Namespace) -> None:
             print(f"[{args.label}] profiled {target.name} {endpoint}: {output}", flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--project", required=True, help="URL,MASTER_PID")
-    parser.add_argument("--floor", required=True, help="URL,MASTER_PID")
-    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
-    parser.add_argument("--label", default="10k")
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a wrk run shared by every bench entry point."""
     parser.add_argument("--posts", type=int, required=True, help="the highest seeded post id")
     parser.add_argument("--max-offset", type=int, default=9000)
     parser.add_argument("--duration", type=float, default=10)
@@ -243,6 +239,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--fixtures", type=Path, required=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--project", required=True, help="URL,MASTER_PID")
+    parser.add_argument("--floor", required=True, help="URL,MASTER_PID")
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument("--label", default="10k")
+    add_run_options(parser)
     parser.add_argument(
         "--no-cursor", action="store_true", help="the project has no cursor pages (n/a)"
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,24 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 ROOT = Path(__file__).resolve().parents[1]
 _TEST_URL = os.environ.get("TEST_DATABASE_URL") or (
     f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='crud-tests-')}/test.db"
 )
+_SESSION_SERVICES = ExitStack()
+if os.environ.get("TEST_PGBOUNCER") == "1":
+    # The suite through a transaction-mode PgBouncer, as behind a managed plan's pooler; the
+    # migrations and the live feed's LISTEN go to the server itself (DATABASE_DIRECT_URL).
+    from tests.pgbouncer import pgbouncer
+
+    if not os.environ.get("TEST_DATABASE_URL"):
+        raise pytest.UsageError("TEST_PGBOUNCER=1 needs TEST_DATABASE_URL")
+    _bouncer = _SESSION_SERVICES.enter_context(pgbouncer(_TEST_URL))
+    os.environ.update(DB_PGBOUNCER="true", DATABASE_DIRECT_URL=_TEST_URL)
+    _TEST_URL = _bouncer.url(make_url(_TEST_URL).database or "postgres")
 os.environ.update(
     DATABASE_URL=_TEST_URL,
     ENVIRONMENT="test",
@@ -43,6 +55,10 @@ IS_POSTGRES = not get_settings().is_sqlite
 Serve = Callable[[FastAPI], Awaitable[AsyncClient]]
 
 
+def pytest_unconfigure() -> None:
+    _SESSION_SERVICES.close()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if IS_POSTGRES:
         return
@@ -54,10 +70,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def run_alembic(*args: str, database_url: str = _TEST_URL) -> subprocess.CompletedProcess[str]:
     """Alembic's async env.py calls asyncio.run, so it runs in its own process."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    if database_url != _TEST_URL:  # another database: not the one behind the test PgBouncer
+        env.pop("DATABASE_DIRECT_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "alembic", *args],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
+        env=env,
         capture_output=True,
         text=True,
         check=True,

@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from app.api.resources import VIEWERS
-from app.core.database import Connection, Database
+from app.core.connections import Connection
+from app.core.database import Database
 from app.core.errors import NotFound
 from app.core.problem_docs import problem_responses
 from app.crud.repository import Repository

@@ -24,6 +24,15 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: Literal["development", "test", "production"] = "development"
     DATABASE_URL: str = "sqlite+aiosqlite:///./app.db"
+    # DATABASE_URL is a PgBouncer (or another pooler) in transaction mode: no prepared statements
+    # or session settings; LISTEN and the migration lock use DATABASE_DIRECT_URL (docs/scaling.md).
+    DB_PGBOUNCER: bool = False
+    DATABASE_DIRECT_URL: str | None = None  # the server itself, behind the pooler
+    # A streaming replica for generated lists and gets (docs/scaling.md, "Read replicas").
+    DATABASE_REPLICA_URL: str | None = None
+    REPLICA_STICKY_SECONDS: float = Field(5, ge=0)  # a client's reads after its write: primary
+    REPLICA_MAX_LAG_SECONDS: float = Field(5, gt=0)  # a replica further behind is skipped
+    REPLICA_CHECK_SECONDS: float = Field(1, gt=0)  # how often each worker measures the lag
     SECRET_KEY: str = ""
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(30, gt=0)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(14, gt=0)  # each refresh token's lifetime...
@@ -67,10 +76,12 @@ class Settings(BaseSettings):
     API_LICENSE_NAME: str | None = None
     API_LICENSE_URL: str | None = None  # needs API_LICENSE_NAME
 
-    @field_validator("DATABASE_URL")
+    @field_validator("DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_REPLICA_URL")
     @classmethod
-    def normalise_database_url(cls, url: str) -> str:
+    def normalise_database_url(cls, url: str | None) -> str | None:
         # Heroku-style platforms hand out postgres:// or postgresql:// URLs.
+        if not url:
+            return url
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
@@ -127,6 +138,12 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> URL:
         return make_url(self.DATABASE_URL)
+
+    @property
+    def direct_url(self) -> str | None:
+        """A URL of the server itself, for what a transaction-mode pooler cannot carry (LISTEN,
+        the migration lock); None behind PgBouncer without DATABASE_DIRECT_URL."""
+        return self.DATABASE_DIRECT_URL or (None if self.DB_PGBOUNCER else self.DATABASE_URL)
 
 
 def _trusts_any_peer(settings: Settings) -> bool:

@@ -16,115 +16,55 @@ Waiting for a busy pool (up to DB_POOL_TIMEOUT) stays a wait, not an error.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection as PsycopgConnection
-from psycopg import AsyncCursor
-from psycopg.abc import Params as DriverParams
-from psycopg.errors import Diagnostic
-from psycopg.rows import dict_row
+from psycopg import OperationalError
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql import Executable
 
 from app.core.config import Settings
+from app.core.connections import (
+    Connection,
+    DriverConnection,
+    EngineConnection,
+    Observer,
+    PooledConnection,
+)
 from app.core.db import create_sessionmaker, create_sqlite_engine
-from app.core.statements import Params, StatementCache
+from app.core.replica import REPLICA_ERRORS, Replica
+from app.core.statements import StatementCache
 
-Row = Mapping[Any, Any]
-# (sql, connection id): called for each statement sent on the driver path (tests count them).
-Observer = Callable[[str, int], None]
-
-
-class Connection(Protocol):
-    """What the generic layer runs its statements on (one request's connection)."""
-
-    dialect_name: str
-
-    async def rows(self, statement: Executable, params: Params) -> Sequence[Row]: ...
-    async def row(self, statement: Executable, params: Params) -> Row | None: ...
-    async def scalar(self, statement: Executable, params: Params) -> Any: ...
-    async def execute(self, statement: Executable, params: Params) -> None: ...
-    async def planned_rows(self, statement: Executable, params: Params) -> int | None: ...
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+ROLE_SETTINGS = (
+    "SELECT current_setting('TimeZone'), "
+    "(SELECT setting::int FROM pg_settings WHERE name = 'statement_timeout')"
+)
+UTC_NAMES = {"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal", "GMT"}
 
 
-class EngineConnection:
-    """A SQLAlchemy connection behind the `Connection` interface (SQLite)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
-        self.dialect_name = connection.dialect.name
-
-    async def rows(self, statement: Executable, params: Params) -> Sequence[Row]:
-        return (await self.connection.execute(statement, dict(params))).mappings().all()
-
-    async def row(self, statement: Executable, params: Params) -> Row | None:
-        return (await self.connection.execute(statement, dict(params))).mappings().first()
-
-    async def scalar(self, statement: Executable, params: Params) -> Any:
-        return (await self.connection.execute(statement, dict(params))).scalar()
-
-    async def execute(self, statement: Executable, params: Params) -> None:
-        await self.connection.execute(statement, dict(params))
-
-    async def planned_rows(self, statement: Executable, params: Params) -> int | None:
-        return None  # SQLite's planner makes no row estimates
+def conninfo(url: str) -> str:
+    """A SQLAlchemy URL as psycopg's connection string."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class DriverConnection:
-    """A pooled psycopg connection running compiled Core statements (PostgreSQL)."""
-
-    dialect_name = "postgresql"
-
-    def __init__(
-        self, connection: PsycopgConnection[Any], cache: StatementCache, observers: list[Observer]
-    ) -> None:
-        self.connection = connection
-        self.cache = cache
-        self.observers = observers
-
-    async def _cursor(self, sql: str, params: DriverParams) -> AsyncCursor[dict[str, Any]]:
-        for observe in self.observers:
-            observe(sql, id(self.connection))
-        return await self.connection.cursor(row_factory=dict_row).execute(sql, params)
-
-    async def rows(self, statement: Executable, params: Params) -> Sequence[Row]:
-        return await (await self._cursor(*self.cache.render(statement, params))).fetchall()
-
-    async def row(self, statement: Executable, params: Params) -> Row | None:
-        return await (await self._cursor(*self.cache.render(statement, params))).fetchone()
-
-    async def scalar(self, statement: Executable, params: Params) -> Any:
-        row = await self.row(statement, params)
-        return next(iter(row.values())) if row else None
-
-    async def execute(self, statement: Executable, params: Params) -> None:
-        await self._cursor(*self.cache.render(statement, params))
-
-    async def planned_rows(self, statement: Executable, params: Params) -> int:
-        """The planner's estimate of the rows `statement` returns (no rows are read)."""
-        sql, values = self.cache.render(statement, params)
-        row = await (await self._cursor(f"EXPLAIN (FORMAT JSON) {sql}", values)).fetchone()
-        assert row is not None
-        plan = next(iter(row.values()))
-        return int(plan[0]["Plan"]["Plan Rows"])
-
-
-class PooledConnection(PsycopgConnection[Any]):
-    """A pool connection that SQLAlchemy may borrow again and again.
-
-    To SQLAlchemy's `NullPool` every checkout is a new connection, and its psycopg dialect
-    adds its notice logger each time: keep one copy instead of a list that grows.
-    """
-
-    def add_notice_handler(self, callback: Callable[[Diagnostic], None]) -> None:
-        with suppress(ValueError):
-            self.remove_notice_handler(callback)
-        super().add_notice_handler(callback)
+def connect_kwargs(settings: Settings) -> dict[str, Any]:
+    """psycopg's connection arguments. Behind PgBouncer in transaction mode, consecutive
+    transactions run on different server connections: no prepared statements (psycopg prepares
+    a statement run 5 times) and no session settings (PgBouncer 1.18 refuses `options`; the
+    role's settings apply, docs/scaling.md)."""
+    common: dict[str, Any] = {"autocommit": True, "connect_timeout": settings.DB_CONNECT_TIMEOUT}
+    if settings.DB_PGBOUNCER:
+        return {**common, "prepare_threshold": None}
+    timeout = settings.DB_STATEMENT_TIMEOUT_MS
+    return {**common, "options": f"-c statement_timeout={timeout} -c timezone=UTC"}
 
 
 class Database:
@@ -132,23 +72,21 @@ class Database:
     `engine` and `sessionmaker` serve ORM sessions, from the same pool."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.observers: list[Observer] = []
         self.pool: AsyncConnectionPool[PooledConnection] | None = None
+        self.replica: Replica | None = None
         if settings.is_sqlite:
             self.engine = create_sqlite_engine(settings)
         else:
-            self.conninfo = settings.sqlalchemy_url.set(drivername="postgresql").render_as_string(
-                hide_password=False
-            )
+            self.conninfo = conninfo(settings.DATABASE_URL)
+            self.direct_conninfo = conninfo(settings.direct_url) if settings.direct_url else None
             self.pool_size = settings.DB_POOL_SIZE
             self.pool_timeout = settings.DB_POOL_TIMEOUT
-            self.connect_kwargs: dict[str, Any] = {
-                "autocommit": True,
-                "connect_timeout": settings.DB_CONNECT_TIMEOUT,
-                "options": (
-                    f"-c statement_timeout={settings.DB_STATEMENT_TIMEOUT_MS} -c timezone=UTC"
-                ),
-            }
+            self.connect_kwargs = connect_kwargs(settings)
+            if settings.DATABASE_REPLICA_URL:
+                replica_conninfo = conninfo(settings.DATABASE_REPLICA_URL)
+                self.replica = Replica(settings, replica_conninfo, self.connect_kwargs)
             self.pool = self._new_pool()
             self.engine = create_async_engine(
                 settings.sqlalchemy_url,
@@ -181,8 +119,36 @@ class Database:
     async def open(self) -> None:
         if self.pool is not None:
             await self.pool.open(wait=False)
+            if self.settings.DB_PGBOUNCER:
+                await self._check_role_settings()
+            if self.replica is not None:
+                await self.replica.open(self.wal_position)
+
+    async def _check_role_settings(self) -> None:
+        """Behind PgBouncer the role's settings apply, not the app's: say when they differ."""
+        try:
+            connection = await PsycopgConnection.connect(self.conninfo, **self.connect_kwargs)
+            async with connection:
+                cursor = await connection.execute(ROLE_SETTINGS)
+                timezone, timeout_ms = await cursor.fetchone() or ("", 0)
+        except OperationalError as error:
+            logger.warning("could not read the database role's settings: %s", error)
+            return
+        wanted_ms = self.settings.DB_STATEMENT_TIMEOUT_MS
+        if timezone not in UTC_NAMES or timeout_ms != wanted_ms:
+            logger.warning(
+                "DB_PGBOUNCER: the role has timezone=%s, statement_timeout=%sms; the app "
+                "expects UTC and DB_STATEMENT_TIMEOUT_MS=%s. Run once: ALTER ROLE CURRENT_USER "
+                "SET timezone = 'UTC'; ALTER ROLE CURRENT_USER SET statement_timeout = %s",
+                timezone,
+                timeout_ms,
+                wanted_ms,
+                wanted_ms,
+            )
 
     async def close(self) -> None:
+        if self.replica is not None:
+            await self.replica.close()
         await self.engine.dispose()
         if self.pool is not None:
             await self.pool.close()
@@ -259,6 +225,30 @@ class Database:
     async def _engine_connection(self) -> AsyncIterator[Connection]:
         async with self.autocommit_engine.connect() as connection:
             yield EngineConnection(connection)
+
+    async def read(self, work: Callable[[Connection], Awaitable[T]], *, fresh: bool) -> T:
+        """Reading work: on the replica when one is usable and `fresh` is not asked for, else
+        (and when the replica fails it) on the primary."""
+        replica = self.replica
+        if replica is not None and replica.usable and not fresh:
+            try:
+                async with replica.pool.connection() as connection:
+                    return await work(DriverConnection(connection, self.cache, self.observers))
+            except REPLICA_ERRORS as error:
+                replica.failed(error)
+        async with self.connect() as connection:
+            return await work(connection)
+
+    async def wal_position(self) -> str:
+        """The primary's current WAL position (the replica's lag is measured against it)."""
+        connection = await self.acquire()
+        try:
+            cursor = await connection.execute("SELECT pg_current_wal_lsn()::text")
+            row = await cursor.fetchone()
+        finally:
+            await self.release(connection)
+        assert row is not None
+        return str(row[0])
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

@@ -17,7 +17,8 @@ import psycopg
 from sqlalchemy.exc import IntegrityError
 
 from app.core.config import Settings
-from app.core.database import Connection, Database
+from app.core.connections import Connection
+from app.core.database import Database
 from app.core.db import utcnow
 from app.core.db_errors import RETRY_AFTER_SECONDS, integrity_problem
 from app.core.errors import (

@@ -9,7 +9,7 @@ databases). The cost is one statement per relation, whatever the page size.
 from collections.abc import Sequence
 from typing import Any
 
-from app.core.database import Connection
+from app.core.connections import Connection
 from app.core.digest import digest_text
 from app.crud import binds
 from app.crud.access import Access, viewer_kind

@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
 )
 
-from app.core.database import Connection
+from app.core.connections import Connection
 from app.core.errors import Forbidden, NotFound, PreconditionFailed
 from app.crud import binds
 from app.crud.access import Access, ViewerKind, symbolic_viewer, viewer_kind

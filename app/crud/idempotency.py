@@ -15,7 +15,7 @@ from pydantic_core import to_json
 from sqlalchemy import UniqueConstraint, bindparam, delete, func, insert, select
 from sqlmodel import Field, SQLModel, Text, col
 
-from app.core.database import Connection
+from app.core.connections import Connection
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, Unprocessable
 from app.core.locks import advisory_lock_key

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
-from app.core.database import Connection
+from app.core.connections import Connection
 from app.core.errors import Unprocessable, field_error
 
 

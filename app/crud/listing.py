@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request, Response
 from starlette.datastructures import QueryParams
 
+from app.core.replica import reads_primary
 from app.crud.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.crud.expand import parse_expand
 from app.crud.filters import field_kind
@@ -73,7 +74,8 @@ class Listing:
         expansion = parse_expand(params.get("expand") or (), self.relations)
         fieldset = parse_fields(params["fields"] or (), self.representation.selectable)
         planned = self.planner.plan(params, viewer, scope, after, expansion)
-        page = await self.repository.page(database(request), planned, viewer, parent)
+        fresh = reads_primary(request)
+        page = await self.repository.page(database(request), planned, viewer, parent, fresh=fresh)
         offset = None if after is not None else planned.offset
         return Fetched(page, planned.limit, offset, fieldset, fingerprint)
 

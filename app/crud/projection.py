@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Select, Table, and_, select
 
-from app.core.database import Row
+from app.core.connections import Row
 from app.core.digest import ShownDigest
 from app.crud.access import Access, ViewerKind, symbolic_viewer
 from app.crud.etag import format_etag

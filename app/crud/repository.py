@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Insert, Update, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.core.database import Connection, Database, Row
+from app.core.connections import Connection, Row
+from app.core.database import Database
 from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.crud import binds, idempotency
@@ -64,17 +65,27 @@ class Repository:
     # -- reads ------------------------------------------------------------------------------
 
     async def get(
-        self, db: Database, item_id: int, viewer: Viewer, expansion: Expansion = NO_EXPANSION
+        self,
+        db: Database,
+        item_id: int,
+        viewer: Viewer,
+        expansion: Expansion = NO_EXPANSION,
+        *,
+        fresh: bool = True,
     ) -> tuple[Item, str]:
-        """The representation and its ETag; 404 when missing or invisible to the viewer."""
+        """The representation and its ETag; 404 when missing or invisible to the viewer.
+        Not `fresh`: a read replica may answer."""
         statement = self.statements.get(viewer_kind(viewer), expansion.to_one)
-        async with db.connect() as connection:
+
+        async def read(connection: Connection) -> tuple[Item, str]:
             row = await connection.row(
                 statement, {binds.ITEM_ID: item_id, binds.VIEWER_ID: viewer.id}
             )
             if row is None:
                 raise NotFound(f"{self.resource.name} {item_id} not found")
             return await self.represent(connection, row, viewer, expansion)
+
+        return await db.read(read, fresh=fresh)
 
     async def represent(
         self, connection: Connection, row: Row, viewer: Viewer, expansion: Expansion
@@ -95,27 +106,42 @@ class Repository:
         return await connection.row(statement, values) is not None
 
     async def page(
-        self, db: Database, query: ListQuery, viewer: Viewer, parent: ParentScope | None = None
+        self,
+        db: Database,
+        query: ListQuery,
+        viewer: Viewer,
+        parent: ParentScope | None = None,
+        *,
+        fresh: bool = True,
     ) -> PageRows:
         """One page by offset (with the total, in the same statement) or by keyset.
 
         A cursor page (`plan.keyset`) has no total. Past the resource's `count_limit` the
-        total is the planner's estimate (`PageRows.estimated`).
+        total is the planner's estimate (`PageRows.estimated`). Not `fresh`: a read replica
+        may answer.
         """
+
+        async def read(connection: Connection) -> PageRows:
+            return await self._page(connection, query, viewer, parent)
+
+        return await db.read(read, fresh=fresh)
+
+    async def _page(
+        self, connection: Connection, query: ListQuery, viewer: Viewer, parent: ParentScope | None
+    ) -> PageRows:
         plan, values, expansion = query.plan, query.values, query.expansion
-        async with db.connect() as connection:
-            if parent is not None:
-                await parent.repository.require_visible(connection, parent.item_id, viewer)
-            if plan.keyset is not None:
-                rows = await connection.rows(self.statements.keyset_page(plan), values)
-                more = len(rows) > query.limit
-                rows = rows[: query.limit]
-                total, estimated = None, False
-            else:
-                total, estimated, rows = await self._offset_page(connection, query)
-                more = len(rows) == query.limit if estimated else query.offset + len(rows) < total
-            items = [self.projection.shape(row, expansion.to_one) for row in rows]
-            await self.children.nest(connection, items, viewer, expansion)
+        if parent is not None:
+            await parent.repository.require_visible(connection, parent.item_id, viewer)
+        if plan.keyset is not None:
+            rows = await connection.rows(self.statements.keyset_page(plan), values)
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
+            total, estimated = None, False
+        else:
+            total, estimated, rows = await self._offset_page(connection, query)
+            more = len(rows) == query.limit if estimated else query.offset + len(rows) < total
+        items = [self.projection.shape(row, expansion.to_one) for row in rows]
+        await self.children.nest(connection, items, viewer, expansion)
         last_key = [rows[-1][key.field] for key in plan.sort] if rows and more else None
         return PageRows(items, total, last_key, estimated)
 

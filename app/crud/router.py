@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from pydantic import BaseModel
 
 from app.core.problem_docs import problem_responses
+from app.core.replica import reads_primary
 from app.crud import docs, idempotency
 from app.crud.bulk_routes import BulkRoutes
 from app.crud.etag import none_match, parse_if_match
@@ -164,7 +165,9 @@ class ResourceRoutes:
         fieldset: FieldSet | None = None,
     ) -> Response:
         """One item and its ETag, or 304 when `If-None-Match` names that tag."""
-        item, etag = await self.repository.get(database(request), item_id, viewer, expansion)
+        item, etag = await self.repository.get(
+            database(request), item_id, viewer, expansion, fresh=reads_primary(request)
+        )
         if none_match(if_none_match, etag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return json_response(self.representation.item(item, fieldset), etag=etag)

@@ -16,7 +16,7 @@ from sqlalchemy import Insert, Select, and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from app.core.database import Connection
+from app.core.connections import Connection
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, PreconditionFailed, ProblemError
 from app.crud import binds

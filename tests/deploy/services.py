@@ -446,6 +446,16 @@ def nginx_config(upstream_port: int, listen_port: int, run_dir: Path) -> str:
     return text
 
 
+def more_upstreams(*ports: int) -> Callable[[str], str]:
+    """An `edit` for running_nginx: these app servers join the first in `upstream app`."""
+
+    def edit(text: str) -> str:
+        extra = "".join(rf"\n\g<1>server 127.0.0.1:{port};" for port in ports)
+        return substitute(text, r"^(\s*)(server 127\.0\.0\.1:\d+;)", rf"\g<1>\g<2>{extra}")
+
+    return edit
+
+
 def unprivileged(argv: list[str], run_dir: Path) -> list[str]:
     """As root, run as www-data (nginx's own temp folders belong to it); else as we are."""
     if os.geteuid() != 0:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from app.core.config import get_settings
 from tests.deploy.services import free_port
@@ -94,6 +95,17 @@ def prerequisites() -> tuple[Path | None, str | None]:
     if bindir is None:
         return None, f"no initdb/pg_ctl of PostgreSQL {major} (the server's version) was found"
     return bindir, None
+
+
+def binaries() -> Path:
+    """The binaries' directory; the test skips without them (fails under
+    REQUIRE_CLUSTER_TESTS=1)."""
+    bindir, missing = prerequisites()
+    if bindir is None:
+        if required():
+            pytest.fail(f"{REQUIRED}=1, but {missing}", pytrace=False)
+        pytest.skip(f"no throw-away cluster: {missing} (set {REQUIRED}=1 to fail)")
+    return bindir
 
 
 @dataclass

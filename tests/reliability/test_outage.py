@@ -32,12 +32,7 @@ OUTAGE_ANSWER_SECONDS = 5
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[Cluster]:
-    bindir, missing = cluster.prerequisites()
-    if bindir is None:
-        if cluster.required():
-            pytest.fail(f"{cluster.REQUIRED}=1, but {missing}", pytrace=False)
-        pytest.skip(f"no throw-away cluster: {missing} (set {cluster.REQUIRED}=1 to fail)")
-    with cluster.cluster(bindir) as server:
+    with cluster.cluster(cluster.binaries()) as server:
         run_alembic("upgrade", "head", database_url=server.url)
         yield server
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from app.core.database import Database, Row
+from app.core.connections import Row
+from app.core.database import Database
 from app.crud import binds
 from app.crud.access import viewer_kind
 from app.crud.repository import Repository

@@ -2,9 +2,11 @@
 
 On PostgreSQL one connection per worker LISTENs on the `sync` channel; the triggers NOTIFY
 the changed table's name at each commit, on every instance. On SQLite (one host) the worker
-polls the change clock instead. A wake-up does not carry the changes: each channel reads them
-from the feed itself, once per group of subscribers that share a viewer and a position (a
-hundred anonymous clients: one query), and queues each page as an event.
+polls the change clock instead; behind PgBouncer without DATABASE_DIRECT_URL (LISTEN needs a
+connection of its own on the server), each channel looks for changes every SSE_POLL_SECONDS.
+A wake-up does not carry the changes: each channel reads them from the feed itself, once per
+group of subscribers that share a viewer and a position (a hundred anonymous clients: one
+query), and queues each page as an event.
 
 A subscriber's queue is bounded: one that falls SSE_QUEUE_EVENTS behind is closed, and its
 client resumes with `Last-Event-ID` (the last event it got), so nothing is lost.
@@ -179,16 +181,18 @@ class Feed:
             try:
                 if self.db.pool is None:
                     await self.poll_clock()
+                elif self.db.direct_conninfo:
+                    await self.receive_notifications(self.db.direct_conninfo)
                 else:
-                    await self.receive_notifications()
+                    await self.poll_channels()
             except (OperationalError, SQLAlchemyError, ServiceUnavailable, OSError) as error:
                 logger.warning("change feed listener: %s; reconnecting", error)
             await asyncio.sleep(RECONNECT_SECONDS)
 
-    async def receive_notifications(self) -> None:
+    async def receive_notifications(self, conninfo: str) -> None:
         """PostgreSQL: LISTEN on a connection of its own, outside the pool."""
         connect = AsyncConnection.connect(
-            self.db.conninfo, autocommit=True, connect_timeout=self.settings.DB_CONNECT_TIMEOUT
+            conninfo, autocommit=True, connect_timeout=self.settings.DB_CONNECT_TIMEOUT
         )
         async with await connect as connection:
             await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
@@ -205,6 +209,12 @@ class Feed:
             if clock != seen:
                 seen = clock
                 self.wake_all()
+            await asyncio.sleep(self.settings.SSE_POLL_SECONDS)
+
+    async def poll_channels(self) -> None:
+        """Behind a transaction-mode pooler, with no direct connection to LISTEN on."""
+        while not self.closed:
+            self.wake_all()
             await asyncio.sleep(self.settings.SSE_POLL_SECONDS)
 
     def close(self) -> None:
