@@ -41,8 +41,11 @@ def run_migrations(connection: Connection) -> None:
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
-            # Until the migrations' one transaction ends: works through PgBouncer too.
+            # Held until the migrations' one transaction ends, so it works through PgBouncer
+            # too (an `autocommit_block()` in a migration would end it early). No statement
+            # timeout for the migrations, whatever the role's (docs/scaling.md).
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
         context.run_migrations()
 
 

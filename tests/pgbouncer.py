@@ -28,8 +28,12 @@ BINARY = "/usr/sbin/pgbouncer"
 POOL_SIZE = 5  # server connections per database and user: small, so that they are shared
 
 
+def binary() -> str | None:
+    return BINARY if Path(BINARY).exists() else shutil.which("pgbouncer")
+
+
 def available() -> bool:
-    return Path(BINARY).exists() or shutil.which("pgbouncer") is not None
+    return binary() is not None
 
 
 @dataclass
@@ -78,9 +82,15 @@ class PgBouncer:
 
     def start(self) -> None:
         """Returns once it accepts connections."""
-        binary = BINARY if Path(BINARY).exists() else shutil.which("pgbouncer") or BINARY
         self.process = subprocess.Popen(
-            ["runuser", "-u", OWNER, "--", binary, str(self.directory / "pgbouncer.ini")],
+            [
+                "runuser",
+                "-u",
+                OWNER,
+                "--",
+                binary() or BINARY,
+                str(self.directory / "pgbouncer.ini"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -125,6 +125,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def check_replica_stickiness(self) -> "Settings":
+        # A writer's reads stay on the primary until any usable replica holds its write.
+        if self.DATABASE_REPLICA_URL and self.REPLICA_STICKY_SECONDS < self.REPLICA_MAX_LAG_SECONDS:
+            raise ValueError(
+                "REPLICA_STICKY_SECONDS must be at least REPLICA_MAX_LAG_SECONDS: a client could "
+                "otherwise read from a replica that has not replayed its own write yet"
+            )
+        return self
+
+    @model_validator(mode="after")
     def check_api_license(self) -> "Settings":
         # OpenAPI's license object requires a name.
         if self.API_LICENSE_URL and not self.API_LICENSE_NAME:

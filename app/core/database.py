@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from psycopg import AsyncConnection as PsycopgConnection
 from psycopg import OperationalError
+from psycopg.errors import QueryCanceled
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -38,7 +39,7 @@ from app.core.connections import (
     PooledConnection,
 )
 from app.core.db import create_sessionmaker, create_sqlite_engine
-from app.core.replica import REPLICA_ERRORS, Replica
+from app.core.replica import BUSY, NOT_YET_MIGRATED, UNREACHABLE, Replica
 from app.core.statements import StatementCache
 
 logger = logging.getLogger(__name__)
@@ -120,12 +121,17 @@ class Database:
         if self.pool is not None:
             await self.pool.open(wait=False)
             if self.settings.DB_PGBOUNCER:
-                await self._check_role_settings()
+                await self._check_pgbouncer_setup()
             if self.replica is not None:
                 await self.replica.open(self.wal_position)
 
-    async def _check_role_settings(self) -> None:
-        """Behind PgBouncer the role's settings apply, not the app's: say when they differ."""
+    async def _check_pgbouncer_setup(self) -> None:
+        """Say what PgBouncer mode lacks: a direct connection, the role's settings."""
+        if not self.settings.DATABASE_DIRECT_URL:
+            logger.warning(
+                "DB_PGBOUNCER without DATABASE_DIRECT_URL: the live feed polls every "
+                "SSE_POLL_SECONDS instead of listening (LISTEN needs a direct connection)"
+            )
         try:
             connection = await PsycopgConnection.connect(self.conninfo, **self.connect_kwargs)
             async with connection:
@@ -234,8 +240,12 @@ class Database:
             try:
                 async with replica.pool.connection() as connection:
                     return await work(DriverConnection(connection, self.cache, self.observers))
-            except REPLICA_ERRORS as error:
+            except QueryCanceled:
+                raise  # a statement timeout: the primary would run the runaway query again
+            except UNREACHABLE as error:
                 replica.failed(error)
+            except (*BUSY, *NOT_YET_MIGRATED):
+                pass  # its pool is full, or it has not replayed a migration yet
         async with self.connect() as connection:
             return await work(connection)
 

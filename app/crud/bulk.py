@@ -32,7 +32,8 @@ from app.crud import binds, idempotency
 from app.crud.access import viewer_kind
 from app.crud.expand import Expansion
 from app.crud.integrity import missing_reference, reject_nul
-from app.crud.repository import Item, Repository
+from app.crud.paging import Item
+from app.crud.repository import Repository
 from app.crud.resource import Viewer
 
 

@@ -12,9 +12,10 @@ from app.crud.cursor import decode_cursor, encode_cursor, query_fingerprint
 from app.crud.expand import parse_expand
 from app.crud.filters import field_kind
 from app.crud.pagination import set_cursor_link, set_page_headers
+from app.crud.paging import PageRows
 from app.crud.params import ListQuery
 from app.crud.plan import ListPlanner, sort_keys
-from app.crud.repository import PageRows, ParentScope, Repository
+from app.crud.repository import ParentScope, Repository
 from app.crud.representation import Representation
 from app.crud.resource import Resource, Viewer
 from app.crud.responses import database, json_response

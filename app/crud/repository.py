@@ -1,6 +1,7 @@
 """Runs one resource's statements: get, page, create, update, delete.
 
-Each method takes the worker's `Database` and opens what it needs itself: reads and
+Each method takes the worker's `Database` and opens what it needs itself: reads one autocommit
+connection (on the read replica, when there is one and the caller did not just write),
 single-statement writes one autocommit connection, writes of several statements (a parent
 check, an Idempotency-Key, SQLite's write-then-read) one transaction.
 """
@@ -10,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, Update, func, select
+from sqlalchemy import Insert, Update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.connections import Connection, Row
@@ -23,23 +24,12 @@ from app.crud.children import Children
 from app.crud.conditional import tag_count
 from app.crud.expand import NO_EXPANSION, Expansion
 from app.crud.integrity import missing_reference, name_missing_reference, reject_nul, reject_nulls
+from app.crud.paging import Item, PageReader, PageRows
 from app.crud.plan import ListQuery
 from app.crud.projection import Projection
 from app.crud.relations import resolve
 from app.crud.resource import Resource, Viewer
-from app.crud.statements import OffsetStatements, ResourceStatements
-
-Item = dict[str, Any]
-
-
-@dataclass
-class PageRows:
-    """One page as the repository found it; the route layer turns it into the list format."""
-
-    items: list[Item]
-    total: int | None  # None on cursor pages
-    last_key: list[Any] | None  # sort values of the last row, when another page follows
-    estimated: bool = False  # `total` is the planner's estimate (see Resource.count_limit)
+from app.crud.statements import ResourceStatements
 
 
 @dataclass(frozen=True)
@@ -58,6 +48,7 @@ class Repository:
         self.projection = Projection(resource, self.relations)
         self.children = Children(self.relations)
         self.statements = ResourceStatements(resource, self.access, self.projection)
+        self.pages = PageReader(resource, self.statements, self.projection, self.children)
         self.conditional = self.statements.conditional
         self.table = self.projection.table
         self.parents = {parent.field: Repository(parent.resource) for parent in resource.parents}
@@ -122,54 +113,11 @@ class Repository:
         """
 
         async def read(connection: Connection) -> PageRows:
-            return await self._page(connection, query, viewer, parent)
+            if parent is not None:
+                await parent.repository.require_visible(connection, parent.item_id, viewer)
+            return await self.pages.read(connection, query, viewer)
 
         return await db.read(read, fresh=fresh)
-
-    async def _page(
-        self, connection: Connection, query: ListQuery, viewer: Viewer, parent: ParentScope | None
-    ) -> PageRows:
-        plan, values, expansion = query.plan, query.values, query.expansion
-        if parent is not None:
-            await parent.repository.require_visible(connection, parent.item_id, viewer)
-        if plan.keyset is not None:
-            rows = await connection.rows(self.statements.keyset_page(plan), values)
-            more = len(rows) > query.limit
-            rows = rows[: query.limit]
-            total, estimated = None, False
-        else:
-            total, estimated, rows = await self._offset_page(connection, query)
-            more = len(rows) == query.limit if estimated else query.offset + len(rows) < total
-        items = [self.projection.shape(row, expansion.to_one) for row in rows]
-        await self.children.nest(connection, items, viewer, expansion)
-        last_key = [rows[-1][key.field] for key in plan.sort] if rows and more else None
-        return PageRows(items, total, last_key, estimated)
-
-    async def _offset_page(
-        self, connection: Connection, query: ListQuery
-    ) -> tuple[int, bool, Sequence[Row]]:
-        statements = self.statements.offset_page(query.plan)
-        rows = await connection.rows(statements.page, query.values)
-        total = (
-            rows[0]["_total"] if rows else await connection.scalar(statements.count, query.values)
-        )
-        count_limit = self.resource.count_limit
-        if count_limit is not None and total > count_limit:
-            total, estimated = await self._beyond_count_limit(connection, statements, query.values)
-            return total, estimated, rows
-        return total, False, rows
-
-    async def _beyond_count_limit(
-        self, connection: Connection, statements: OffsetStatements, values: Mapping[str, Any]
-    ) -> tuple[int, bool]:
-        """More rows match than the resource counts: the planner's estimate (at least one
-        past the limit), or where there is none, the exact count."""
-        assert self.resource.count_limit is not None
-        planned = await connection.planned_rows(statements.matching, values)
-        if planned is not None:
-            return max(planned, self.resource.count_limit + 1), True
-        exact = select(func.count()).select_from(statements.matching.subquery())
-        return await connection.scalar(exact, values), False
 
     # -- writes -----------------------------------------------------------------------------
 

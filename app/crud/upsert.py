@@ -24,7 +24,8 @@ from app.crud.access import ViewerKind, symbolic_viewer, viewer_kind
 from app.crud.bulk import at_index, check_parents, refusal_at, several_refusals
 from app.crud.expand import Expansion
 from app.crud.integrity import reject_nul
-from app.crud.repository import Item, Repository
+from app.crud.paging import Item
+from app.crud.repository import Repository
 from app.crud.resource import Viewer
 
 KEPT = ("created_at", "version")  # a replace keeps these (and the owner) from the first write

@@ -173,3 +173,12 @@ def test_start_up_refuses_to_trust_every_proxy_without_proxy_hops(tmp_path: Path
     assert UNSAFE_PROXY in stderr and WHY in stderr
     assert "Traceback" not in stderr
     assert start_app(tmp_path, **env, PROXY_HOPS="1").returncode == 0
+
+
+def test_replica_stickiness_must_cover_the_allowed_lag() -> None:
+    """A writer's reads leave the primary only once any usable replica holds its write."""
+    replica = "postgresql://replica.example/app"
+    with pytest.raises(ValidationError, match="REPLICA_STICKY_SECONDS must be at least"):
+        Settings(DATABASE_REPLICA_URL=replica, REPLICA_STICKY_SECONDS=2, REPLICA_MAX_LAG_SECONDS=5)
+    settings = Settings(DATABASE_REPLICA_URL=replica, REPLICA_STICKY_SECONDS=5)
+    assert settings.DATABASE_REPLICA_URL == "postgresql+psycopg://replica.example/app"

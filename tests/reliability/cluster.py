@@ -122,7 +122,7 @@ class Cluster:
     def log(self) -> Path:
         return self.data.parent / "server.log"
 
-    def _run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["runuser", "-u", OWNER, "--", *argv],
             capture_output=True,
@@ -131,8 +131,8 @@ class Cluster:
             check=True,
         )
 
-    def _pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return self._run(str(self.bindir / "pg_ctl"), *args, "-D", str(self.data), timeout=timeout)
+    def pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.run(str(self.bindir / "pg_ctl"), *args, "-D", str(self.data), timeout=timeout)
 
     def start(self) -> None:
         """Returns once the server accepts connections (`pg_ctl start -w`)."""
@@ -140,11 +140,11 @@ class Cluster:
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data.parent} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._pg_ctl("start", "-l", str(self.log), "-o", options, "-w", "-t", "30")
+        self.pg_ctl("start", "-l", str(self.log), "-o", options, "-w", "-t", "30")
 
     def stop(self) -> None:
         """Fast shutdown: open sessions are cut, as when a managed database restarts."""
-        self._pg_ctl("stop", "-m", "fast", "-w")
+        self.pg_ctl("stop", "-m", "fast", "-w")
 
     def running(self) -> bool:
         status = subprocess.run(
@@ -166,7 +166,7 @@ def cluster(bindir: Path) -> Iterator[Cluster]:
     assert port != MAIN_PORT
     server = Cluster(base / "data", port, bindir)
     try:
-        server._run(
+        server.run(
             str(bindir / "initdb"), "-D", str(server.data), "-U", OWNER, "--auth=trust",
             "-E", "UTF8", "--no-sync", timeout=120,
         )  # fmt: skip
@@ -175,5 +175,5 @@ def cluster(bindir: Path) -> Iterator[Cluster]:
     finally:
         with contextlib.suppress(subprocess.SubprocessError):
             if server.data.exists() and server.running():
-                server._pg_ctl("stop", "-m", "immediate", "-w")
+                server.pg_ctl("stop", "-m", "immediate", "-w")
         shutil.rmtree(base, ignore_errors=True)

@@ -140,7 +140,7 @@ class Standby(Cluster):
 
     def promote(self, timeout: float = TIMEOUT) -> None:
         """Ends recovery: returns once the standby is a primary that accepts writes."""
-        self._pg_ctl("promote", "-w", "-t", str(int(timeout)), timeout=timeout + 30)
+        self.pg_ctl("promote", "-w", "-t", str(int(timeout)), timeout=timeout + 30)
         _wait(lambda: not self.in_recovery(), timeout, f"promoting the standby on {self.port}")
 
 
@@ -171,7 +171,7 @@ def _other_port(*taken: int) -> int:
 def _discard(server: Cluster | None) -> None:
     with contextlib.suppress(subprocess.SubprocessError):
         if server is not None and server.data.exists() and server.running():
-            server._pg_ctl("stop", "-m", "immediate", "-w")
+            server.pg_ctl("stop", "-m", "immediate", "-w")
 
 
 @contextlib.contextmanager
@@ -185,7 +185,7 @@ def primary_and_standby(bindir: Path) -> Iterator[tuple[Cluster, Standby]]:
     try:
         for home in (base, primary.data.parent, base / "standby"):
             _home(home)
-        primary._run(
+        primary.run(
             str(bindir / "initdb"), "-D", str(primary.data), "-U", OWNER, "--auth=trust",
             "-E", "UTF8", "--no-sync", timeout=120,
         )  # fmt: skip
@@ -193,7 +193,7 @@ def primary_and_standby(bindir: Path) -> Iterator[tuple[Cluster, Standby]]:
             conf.write(PRIMARY_SETTINGS)
         primary.start()
         standby = Standby(base / "standby" / "data", _other_port(primary.port), bindir)
-        primary._run(
+        primary.run(
             str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
             "-U", OWNER, "-D", str(standby.data), "-R", "-X", "stream", "-C", "-S", SLOT,
             "--no-sync", timeout=300,

@@ -59,11 +59,12 @@ def through(bouncer: PgBouncer, database: str, direct: bool = True) -> Settings:
     )
 
 
-def server_connections(bouncer: PgBouncer) -> int:
+def server_connections(bouncer: PgBouncer, database: str) -> int:
     """PgBouncer's server connections to the app's database (`SHOW SERVERS`)."""
     with psycopg.connect(bouncer.url("pgbouncer"), autocommit=True) as admin:
-        rows = admin.execute("SHOW SERVERS").fetchall()
-    return sum(1 for row in rows if row[1] != "pgbouncer")
+        cursor = admin.execute("SHOW SERVERS")
+        column = [description.name for description in cursor.description or ()].index("database")
+        return sum(1 for row in cursor.fetchall() if row[column] == database)
 
 
 async def a_writer(http: AsyncClient) -> dict[str, str]:
@@ -88,15 +89,17 @@ async def mixed_requests(http: AsyncClient, headers: dict[str, str], rounds: int
 
 
 async def test_concurrent_requests_share_pgbouncers_server_connections(
-    serve: Serve, bouncer: PgBouncer, database: str
+    serve: Serve, bouncer: PgBouncer, database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     http = await serve(create_app(through(bouncer, database)))
+    # The test server's role has no statement_timeout: start-up says how to set it.
+    assert "ALTER ROLE CURRENT_USER SET statement_timeout = 10000" in capsys.readouterr().out
     headers = await a_writer(http)
     batches = await asyncio.gather(*(mixed_requests(http, headers, 10) for _ in range(CLIENTS)))
     statuses = Counter(response.status_code for batch in batches for response in batch)
     assert set(statuses) <= {200, 201}, [r.text for b in batches for r in b if r.status_code >= 300]
     assert statuses[201] == CLIENTS * 10
-    assert 0 < server_connections(bouncer) <= POOL_SIZE
+    assert 0 < server_connections(bouncer, database.rsplit("/", 1)[1]) <= POOL_SIZE
 
 
 async def test_a_pgbouncer_restart_under_load_is_503_at_worst(
@@ -137,10 +140,12 @@ async def test_a_pgbouncer_restart_under_load_is_503_at_worst(
 
 @pytest.mark.parametrize("direct", [True, False], ids=["listen-direct", "poll"])
 async def test_the_live_feed_behind_pgbouncer(
-    bouncer: PgBouncer, database: str, direct: bool
+    bouncer: PgBouncer, database: str, direct: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     application = create_app(through(bouncer, database, direct=direct))
     with serving_in_thread(application) as url:  # a real server: the stream arrives as it goes
+        warned = "without DATABASE_DIRECT_URL: the live feed polls" in capsys.readouterr().out
+        assert warned is not direct
         async with AsyncClient(base_url=url, timeout=30) as http:
             headers = await a_writer(http)
             async with open_events(http, f"{POSTS}/events") as stream:

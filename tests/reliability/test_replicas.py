@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from app.core.config import Settings
+from app.core.replica import APPLICATION_NAME
 from app.main import create_app
 from tests.conftest import Serve, run_alembic
 from tests.reliability import cluster, replica
@@ -56,6 +57,7 @@ def build(serve: Serve, urls: Urls) -> Callable[..., Awaitable[FastAPI]]:
             DB_PGBOUNCER=False,
             REPLICA_CHECK_SECONDS=0.1,
             REPLICA_MAX_LAG_SECONDS=max_lag,
+            REPLICA_STICKY_SECONDS=max_lag,
         )
         application = create_app(settings)
         await serve(application)
@@ -85,6 +87,14 @@ async def create_post(writer: AsyncClient, headers: dict[str, str]) -> int:
     return int(created.json()["id"])
 
 
+async def eventually(check: Callable[[], bool], what: str) -> None:
+    for _ in range(150):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
 async def eventually_found(http: AsyncClient, post_id: int) -> None:
     for _ in range(100):
         if (await http.get(f"{POSTS}/{post_id}")).status_code == 200:
@@ -93,11 +103,12 @@ async def eventually_found(http: AsyncClient, post_id: int) -> None:
     raise AssertionError(f"post {post_id} was never read")
 
 
-def app_backends(standby: Standby) -> int:
+def read_pool_backends(standby: Standby) -> int:
+    """The app's read connections, as the standby's pg_stat_activity shows them."""
     with connect(standby) as db:
         row = db.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app'"
-            " AND backend_type = 'client backend'"
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND application_name = %s",
+            (APPLICATION_NAME,),
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -110,16 +121,19 @@ async def test_reads_go_to_the_replica_but_a_writer_reads_its_writes(
     application = await build()
     writer, reader = clients(application), clients(application)
     _, headers = await sign_up(writer, "", "writer")
+    refused = await reader.post(POSTS, json={"title": ""}, headers=headers)
+    assert refused.status_code == 422 and "read_primary" not in reader.cookies
+    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
     standby.pause_replay()
     try:
         post_id = await create_post(writer, headers)
-        assert "read_primary_until" in writer.cookies
+        assert "read_primary" in writer.cookies
         assert (await writer.get(f"{POSTS}/{post_id}")).status_code == 200  # the primary
         assert (await reader.get(f"{POSTS}/{post_id}")).status_code == 404  # the replica
         listed = await reader.get(POSTS)
         assert listed.status_code == 200
         assert post_id not in [item["id"] for item in listed.json()["items"]]
-        assert app_backends(standby) > 0
+        assert read_pool_backends(standby) > 0
     finally:
         standby.resume_replay()
     standby.wait_caught_up(primary)
@@ -133,6 +147,7 @@ async def test_a_lagging_replica_is_skipped(
     application = await build(max_lag=0.5)
     writer, reader = clients(application), clients(application)
     _, headers = await sign_up(writer, "", "lagging")
+    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
     standby.pause_replay()
     try:
         post_id = await create_post(writer, headers)
@@ -141,6 +156,37 @@ async def test_a_lagging_replica_is_skipped(
     finally:
         standby.resume_replay()
     standby.wait_caught_up(primary)
+
+
+def apply_delay(standby: Standby, delay: str) -> None:
+    """Replay each commit `delay` late (`recovery_min_apply_delay`; '0' turns it off)."""
+    with connect(standby) as db:
+        db.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{delay}'")
+        db.execute("SELECT pg_reload_conf()")
+
+
+async def test_steady_writes_keep_a_replica_that_keeps_up(
+    build: Callable[..., Awaitable[FastAPI]], clients: Callable[[FastAPI], AsyncClient], pair: Pair
+) -> None:
+    """Lag is how long ago the replica held all the primary had, not whether it holds the
+    primary's latest write: a replica always 0.3 s behind a steady stream of writes (longer
+    than a check's interval, well under the limit) stays in use."""
+    primary, standby = pair
+    application = await build(max_lag=2)
+    writer = clients(application)
+    _, headers = await sign_up(writer, "", "steady")
+    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
+    apply_delay(standby, "300ms")
+    try:
+        samples: list[bool] = []
+        for _ in range(80):  # 4 s of a write every 50 ms
+            await create_post(writer, headers)
+            samples.append(application.state.db.replica.usable)
+            await asyncio.sleep(0.05)
+    finally:
+        apply_delay(standby, "0")
+    standby.wait_caught_up(primary)
+    assert all(samples), samples
 
 
 async def test_a_stopped_replica_costs_no_read(
@@ -156,6 +202,7 @@ async def test_a_stopped_replica_costs_no_read(
         while not done.is_set():
             statuses.append((await reader.get(POSTS, params={"limit": 5})).status_code)
 
+    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
     readers = [asyncio.create_task(read()) for _ in range(4)]
     await asyncio.sleep(0.3)
     await asyncio.to_thread(standby.stop)  # fast shutdown: its sessions are cut mid-read
@@ -166,6 +213,8 @@ async def test_a_stopped_replica_costs_no_read(
     await asyncio.to_thread(standby.start)
     standby.wait_streaming()
     standby.wait_caught_up(primary)
+    await eventually(lambda: application.state.db.replica.usable, "the replica is used again")
+    assert (await reader.get(POSTS)).status_code == 200
 
 
 async def test_a_replica_url_that_is_the_primary_works_with_a_warning(
@@ -175,7 +224,14 @@ async def test_a_replica_url_that_is_the_primary_works_with_a_warning(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     application = await build(replica_url=urls[0])
-    assert "DATABASE_REPLICA_URL is not a standby" in capsys.readouterr().out  # the app's log
+    output = ""
+    for _ in range(150):  # the first measure runs once the app is up
+        output += capsys.readouterr().out
+        if "not a standby" in output:
+            break
+        await asyncio.sleep(0.1)
+    assert "DATABASE_REPLICA_URL is not a standby" in output  # the app's log, on stdout
+    assert application.state.db.replica.usable is False
     assert (await clients(application).get(POSTS)).status_code == 200
 
 
@@ -187,6 +243,7 @@ async def test_a_promoted_replica_is_left_alone(
     application = await build()
     writer, reader = clients(application), clients(application)
     _, headers = await sign_up(writer, "", "promoted")
+    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
     standby.promote()
     post_id = await create_post(writer, headers)  # on the old primary only
     await eventually_found(reader, post_id)
