@@ -2,7 +2,8 @@
 
 PostgreSQL: psycopg's pool is the only pool. The generic layer runs its compiled Core
 statements on pooled connections directly (autocommit reads: no BEGIN/ROLLBACK round trips,
-no pre-ping; psycopg prepares hot statements server-side by itself). The SQLAlchemy engine
+no pre-ping; psycopg prepares hot statements server-side by itself, except behind PgBouncer:
+DB_PGBOUNCER). The SQLAlchemy engine
 behind ORM sessions (auth, users, scripts, the readiness check) borrows from the same pool:
 `NullPool` plus `async_creator`, and `close_returns=True` makes its close() a return. So a
 worker never holds more than DB_POOL_SIZE connections. SQLite has no pool to share: the
@@ -13,6 +14,9 @@ succeeds, requests do not queue on the pool (whose reconnect attempts back off f
 but share one connection attempt, so they answer 503 within DB_CONNECT_TIMEOUT; when it
 succeeds, the pool is replaced by a fresh one, discarding every stale connection at once.
 Waiting for a busy pool (up to DB_POOL_TIMEOUT) stays a wait, not an error.
+
+Generated lists and gets go through `read()`, which uses the read replica's pool when one is
+configured and usable (app/core/replica.py).
 """
 
 import asyncio
