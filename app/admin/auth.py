@@ -33,6 +33,7 @@ class SuperuserLogin(AuthProvider):
             user = await check_login(session, settings, address, username, password)
         except ProblemError as error:  # wrong password, inactive, or throttled (429)
             raise LoginFailed(error.detail) from None
+        await session.commit()  # the throttle's reset
         if not user.is_superuser:
             raise LoginFailed("Only superusers may use the admin")
         request.session.clear()

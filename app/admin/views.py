@@ -28,6 +28,7 @@ from starlette_admin.exceptions import ActionFailed, FormValidationError
 from app.admin.auth import SESSION_USER
 from app.core.db import utcnow
 from app.core.security import hash_password, password_fits_bcrypt
+from app.crud.filters import escape_like
 from app.crud.relations import resolve
 from app.crud.resource import Resource
 from app.models.user import UserUpdate
@@ -62,12 +63,6 @@ def form_errors(error: ValidationError) -> FormValidationError:
         field = item["loc"][0] if item["loc"] else "__root__"
         errors.setdefault(field, item["msg"])
     return FormValidationError(errors)
-
-
-def escaped_like(term: str) -> str:
-    """A search term as a LIKE pattern that matches it literally, anywhere."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class FieldConverter(ModelConverter):
@@ -121,7 +116,7 @@ class CheckedView(ModelView):
         obj.updated_at, obj.version = utcnow(), obj.version + 1
 
     def get_search_query(self, request: Request, term: str) -> Any:
-        pattern = escaped_like(term)  # bound, never SQL: the text is only text
+        pattern = f"%{escape_like(term)}%"  # bound, never SQL: the text is only text
         columns = (getattr(self.model, name) for name in self.search_columns)
         return or_(*(cast(column, String).ilike(pattern, escape="\\") for column in columns))
 

@@ -75,12 +75,8 @@ class Replica:
 
     @property
     def usable(self) -> bool:
-        lag = time.monotonic() - self.caught_up_at
-        return self.reachable and bool(self.in_recovery) and lag <= self.max_lag
-
-    @property
-    def max_lag(self) -> float:
-        return self.settings.REPLICA_MAX_LAG_SECONDS
+        recent = time.monotonic() - self.caught_up_at <= self.settings.REPLICA_MAX_LAG_SECONDS
+        return self.reachable and bool(self.in_recovery) and recent
 
     async def open(self, primary_position: PositionReader) -> None:
         """Start measuring; start-up does not wait for the replica."""

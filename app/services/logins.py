@@ -26,7 +26,8 @@ async def check_login(
     password: str,
     *device_tokens: str | None,
 ) -> User:
-    """The active user these credentials name (commits the throttle's rows).
+    """The active user these credentials name. On success the throttle's reset is left for
+    the caller to commit, with what it writes (the API: the new tokens).
 
     Failures are limited per client address, and per account for clients it does not know
     (a `device_token` of an earlier login of this account makes a known device): 429 past the
@@ -46,5 +47,4 @@ async def check_login(
         await session.commit()
         raise Forbidden("This account is inactive", slug="inactive-user")
     await reset_failures(session, keys)
-    await session.commit()
     return user

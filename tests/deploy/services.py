@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
@@ -380,6 +381,11 @@ def substitute(text: str, pattern: str, replacement: str) -> str:
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+requires_nginx = pytest.mark.skipif(
+    nginx_binary() is None, reason="nginx is not installed (.ci/run installs it)"
+)
 
 
 @dataclass

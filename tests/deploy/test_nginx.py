@@ -19,20 +19,15 @@ from tests.deploy.services import (
     RecordingUpstream,
     free_port,
     login,
-    nginx_binary,
     recording_upstream,
     register,
+    requires_nginx,
     running_nginx,
     substitute,
     unique_email,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        nginx_binary() is None, reason="nginx is not installed (.ci/run installs it)"
-    ),
-]
+pytestmark = [pytest.mark.postgres, requires_nginx]
 
 MAX_BODY_BYTES = 1024 * 1024
 TIMEOUT = 30

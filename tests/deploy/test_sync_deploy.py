@@ -20,8 +20,8 @@ from tests.deploy.services import (
     app_env,
     command,
     free_port,
-    nginx_binary,
     port_open,
+    requires_nginx,
     running,
     running_nginx,
     wait_for,
@@ -75,7 +75,7 @@ def start_web(tmp_path: Path) -> Iterator[Callable[..., Web]]:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (.ci/run installs it)")
+@requires_nginx
 async def test_events_pass_through_nginx_at_once(
     sync_database_url: str, start_web: Callable[..., Web]
 ) -> None:

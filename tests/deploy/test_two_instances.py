@@ -32,8 +32,8 @@ from tests.deploy.services import (
     free_port,
     login,
     more_upstreams,
-    nginx_binary,
     register,
+    requires_nginx,
     running,
     running_nginx,
     unique_email,
@@ -41,12 +41,7 @@ from tests.deploy.services import (
     wait_until_ready,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        nginx_binary() is None, reason="nginx is not installed (.ci/run installs it)"
-    ),
-]
+pytestmark = [pytest.mark.postgres, requires_nginx]
 
 POSTS = "/api/v1/posts"
 TIMEOUT = 30

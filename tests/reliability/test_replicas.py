@@ -95,6 +95,10 @@ async def eventually(check: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
+async def replica_in_use(application: FastAPI) -> None:
+    await eventually(lambda: application.state.db.replica.usable, "the replica is in use")
+
+
 async def eventually_found(http: AsyncClient, post_id: int) -> None:
     for _ in range(100):
         if (await http.get(f"{POSTS}/{post_id}")).status_code == 200:
@@ -123,7 +127,7 @@ async def test_reads_go_to_the_replica_but_a_writer_reads_its_writes(
     _, headers = await sign_up(writer, "", "writer")
     refused = await reader.post(POSTS, json={"title": ""}, headers=headers)
     assert refused.status_code == 422 and "read_primary" not in reader.cookies
-    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
+    await replica_in_use(application)
     standby.pause_replay()
     try:
         post_id = await create_post(writer, headers)
@@ -147,7 +151,7 @@ async def test_a_lagging_replica_is_skipped(
     application = await build(max_lag=0.5)
     writer, reader = clients(application), clients(application)
     _, headers = await sign_up(writer, "", "lagging")
-    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
+    await replica_in_use(application)
     standby.pause_replay()
     try:
         post_id = await create_post(writer, headers)
@@ -175,7 +179,7 @@ async def test_steady_writes_keep_a_replica_that_keeps_up(
     application = await build(max_lag=2)
     writer = clients(application)
     _, headers = await sign_up(writer, "", "steady")
-    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
+    await replica_in_use(application)
     apply_delay(standby, "300ms")
     try:
         samples: list[bool] = []
@@ -202,7 +206,7 @@ async def test_a_stopped_replica_costs_no_read(
         while not done.is_set():
             statuses.append((await reader.get(POSTS, params={"limit": 5})).status_code)
 
-    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
+    await replica_in_use(application)
     readers = [asyncio.create_task(read()) for _ in range(4)]
     await asyncio.sleep(0.3)
     await asyncio.to_thread(standby.stop)  # fast shutdown: its sessions are cut mid-read
@@ -213,7 +217,7 @@ async def test_a_stopped_replica_costs_no_read(
     await asyncio.to_thread(standby.start)
     standby.wait_streaming()
     standby.wait_caught_up(primary)
-    await eventually(lambda: application.state.db.replica.usable, "the replica is used again")
+    await replica_in_use(application)  # again
     assert (await reader.get(POSTS)).status_code == 200
 
 
@@ -243,7 +247,7 @@ async def test_a_promoted_replica_is_left_alone(
     application = await build()
     writer, reader = clients(application), clients(application)
     _, headers = await sign_up(writer, "", "promoted")
-    await eventually(lambda: application.state.db.replica.usable, "the replica is usable")
+    await replica_in_use(application)
     standby.promote()
     post_id = await create_post(writer, headers)  # on the old primary only
     await eventually_found(reader, post_id)
